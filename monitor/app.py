@@ -1,0 +1,78 @@
+"""Composition root: builds the store, fetcher, rule set and notifiers from a Config,
+and holds the one clock and the one random source everything else is handed.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+
+import httpx
+
+from monitor import logs
+from monitor.clock import utcnow
+from monitor.config import Config, FeedConfig
+from monitor.fetch import USER_AGENT, Fetcher
+from monitor.notify import Notifier, build_notifiers
+from monitor.rules import RuleSet, compile_rules
+from monitor.store import Store
+
+log = logs.get("app")
+
+
+@dataclass
+class App:
+    config: Config
+    store: Store
+    fetcher: Fetcher
+    rules: RuleSet
+    notifiers: dict[str, Notifier]
+    http: httpx.AsyncClient
+    clock: Callable[[], datetime] = utcnow
+    rng: random.Random = field(default_factory=random.Random)
+
+    def feed(self, name: str) -> FeedConfig | None:
+        return next((f for f in self.config.feeds if f.display_name() == name), None)
+
+    def targets(self) -> dict[str, tuple[str, ...]]:
+        return {rule.name: self.config.rule_targets(rule) for rule in self.config.rules}
+
+    async def __aenter__(self) -> App:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.fetcher.close()
+        await self.http.aclose()
+        self.store.close()
+
+
+def build(config: Config) -> App:
+    logs.redact(config.secrets())
+    for name in config.disabled_notifiers:
+        log.info("notifier %s is switched off: its url is empty", name, extra={"notifier": name})
+    poll = config.poll
+    http = _delivery_client()
+    return App(
+        config=config,
+        store=Store(config.storage),
+        fetcher=Fetcher(poll.timeout.total_seconds(), poll.concurrency, poll.max_body),
+        rules=compile_rules(config.rules),
+        notifiers=build_notifiers(config.active_notifiers(), http),
+        http=http,
+    )
+
+
+def _delivery_client() -> httpx.AsyncClient:
+    # Receivers must not redirect us: a 3xx is a failure to report, not to follow.
+    return httpx.AsyncClient(follow_redirects=False, headers={"User-Agent": USER_AGENT})

@@ -1,0 +1,167 @@
+"""The command line: one thin function per command. The one place where an error
+becomes one sentence and an exit code (0 ok, 1 bad config or input, 2 usage).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from monitor import __version__, logs
+from monitor import config as config_module
+from monitor.errors import ConfigError, MonitorError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def common(command: F) -> F:
+    """-c/--config, --log-format and --log-level on every command."""
+    options = [
+        click.option(
+            "-c",
+            "--config",
+            "config_path",
+            default=None,
+            metavar="FILE",
+            help="Config file (default: $NEWS_MONITOR_CONFIG, else ./config/monitor.yaml).",
+        ),
+        click.option(
+            "--log-format",
+            type=click.Choice(["text", "json"]),
+            default=lambda: os.environ.get("NEWS_MONITOR_LOG_FORMAT", "text"),
+            help="Log lines as readable text or one JSON object each.",
+        ),
+        click.option(
+            "--log-level",
+            type=click.Choice(["debug", "info", "warning", "error"]),
+            default="info",
+            help="Least severe log level shown.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _setup(config_path: str | None, log_format: str, log_level: str) -> config_module.Config:
+    logs.setup(log_format, log_level)
+    return config_module.load(config_path or config_module.default_path())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="news-monitor")
+def cli() -> None:
+    """Watch news feeds, match watch rules, alert once per story."""
+
+
+@cli.command()
+@common
+def check(config_path: str | None, log_format: str, log_level: str) -> None:
+    """Validate the config; list every problem with its line."""
+    path = config_path or config_module.default_path()
+    config = _setup(path, log_format, log_level)
+    off = f" ({len(config.disabled_notifiers)} switched off)" if config.disabled_notifiers else ""
+    click.echo(
+        f"{path} is valid: {len(config.feeds)} feeds, {len(config.rules)} rules, "
+        f"{len(config.notifiers)} notifiers{off}."
+    )
+
+
+@cli.command()
+@common
+@click.option("--feed", "feed_name", default=None, metavar="NAME", help="Poll only this feed.")
+@click.option(
+    "--drain-timeout",
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to keep delivering due alerts before exiting.",
+)
+def poll(
+    config_path: str | None,
+    log_format: str,
+    log_level: str,
+    feed_name: str | None,
+    drain_timeout: float,
+) -> None:
+    """Poll every feed (or one) once, deliver what matched, exit."""
+    config = _setup(config_path, log_format, log_level)
+    feeds = list(config.feeds)
+    if feed_name is not None:
+        feeds = [f for f in feeds if f.display_name() == feed_name]
+        if not feeds:
+            raise MonitorError(f"there is no feed named {feed_name!r} in the config")
+    from monitor.runner import poll_once
+
+    left = asyncio.run(poll_once(config, feeds, drain_timeout))
+    if left:
+        logs.get("cli").warning("%d deliveries still pending; the next run retries them", left)
+
+
+@cli.command()
+@common
+def run(config_path: str | None, log_format: str, log_level: str) -> None:
+    """Run the daemon until SIGTERM or SIGINT."""
+    config = _setup(config_path, log_format, log_level)
+    from monitor.app import build
+    from monitor.daemon import run as run_daemon
+
+    asyncio.run(run_daemon(build(config)))
+
+
+@cli.command()
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="warning",
+    help="Least severe log level shown.",
+)
+def demo(log_level: str) -> None:
+    """Serve the bundled sample feeds on loopback and print the alerts they raise."""
+    from monitor.demo import demo_dir, serve
+    from monitor.runner import poll_once
+
+    logs.setup("text", log_level)
+    root = demo_dir()
+    with tempfile.TemporaryDirectory() as scratch, serve(root) as url:
+        environ = {
+            **os.environ,
+            "NEWS_MONITOR_DEMO_URL": url,
+            "NEWS_MONITOR_DEMO_DB": os.path.join(scratch, "demo.db"),
+        }
+        config = config_module.load(root / "demo.yaml", environ)
+        click.echo(
+            f"Serving {len(config.feeds)} sample feeds at {url}; "
+            f"matching {len(config.rules)} rules:\n"
+        )
+        asyncio.run(poll_once(config, list(config.feeds), 10.0))
+        click.echo(
+            "\nThat was one poll. Edit config/monitor.yaml and run `make run` to watch real feeds."
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="news-monitor", standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(2)
+    except ConfigError as error:
+        count = len(error.problems)
+        click.echo(f"news-monitor: the config has {count} problem{'s' * (count != 1)}:", err=True)
+        for problem in error.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(1)
+    except MonitorError as error:
+        click.echo(f"news-monitor: {error}", err=True)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)

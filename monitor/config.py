@@ -1,0 +1,393 @@
+"""The config file: YAML → frozen, validated models. Owns ${VAR} expansion, durations,
+defaults and every check a config must pass; reports all problems at once with lines.
+Knows nothing of how the config is used.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from monitor.errors import ConfigError
+from monitor.text import tokens
+
+DEFAULT_PATH = "./config/monitor.yaml"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def parse_duration(value: object) -> timedelta:
+    """`30s`, `5m`, `2h`, `7d`; a bare number is seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 30s, 5m, 2h or 7d")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if isinstance(value, str) and (found := _DURATION.match(value)):
+        return timedelta(seconds=float(found.group(1)) * _UNITS[found.group(2)])
+    raise ValueError(f"{value!r} is not a duration like 30s, 5m, 2h or 7d")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+def _check_http_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    if "\\" in url:
+        raise ValueError("must not contain a backslash")
+    return url
+
+
+class PollSettings(_Model):
+    interval: Duration = timedelta(minutes=5)
+    jitter: Duration = timedelta(seconds=30)
+    timeout: Duration = timedelta(seconds=20)
+    concurrency: int = Field(default=20, ge=1, le=500)
+    backfill: Duration = timedelta(hours=24)
+    max_body: int = Field(default=10 * 1024 * 1024, ge=1024)
+
+
+class FeedConfig(_Model):
+    url: str
+    name: str = ""
+    interval: Duration | None = None
+    tags: tuple[str, ...] = ()
+
+    @field_validator("url")
+    @classmethod
+    def _http_only(cls, url: str) -> str:
+        return _check_http_url(url)
+
+    def display_name(self) -> str:
+        return self.name or slug_of_host(self.url)
+
+
+def slug_of_host(url: str) -> str:
+    host = (urlsplit(url).hostname or "feed").lower()
+    host = host.removeprefix("www.").removeprefix("feeds.").removeprefix("rss.")
+    return re.sub(r"[^a-z0-9]+", "-", host).strip("-") or "feed"
+
+
+class RuleConfig(_Model):
+    name: str = Field(min_length=1)
+    any: tuple[str, ...] = ()
+    all: tuple[str, ...] = ()
+    none: tuple[str, ...] = ()
+    match: Literal["stem", "exact"] = "stem"
+    language: str | None = None
+    feeds: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    notify: tuple[str, ...] | None = None
+
+
+class ConsoleNotifier(_Model):
+    type: Literal["console"]
+
+
+class WebhookNotifier(_Model):
+    type: Literal["webhook"]
+    url: SecretStr
+    secret: SecretStr | None = None
+    timeout: Duration = timedelta(seconds=15)
+
+
+class SlackNotifier(_Model):
+    type: Literal["slack"]
+    url: SecretStr
+    timeout: Duration = timedelta(seconds=15)
+
+
+NotifierConfig = Annotated[
+    ConsoleNotifier | WebhookNotifier | SlackNotifier, Field(discriminator="type")
+]
+
+
+class Config(_Model):
+    storage: str = "./data/monitor.db"
+    retention: Duration = timedelta(days=90)
+    poll: PollSettings = PollSettings()
+    feeds: tuple[FeedConfig, ...] = ()
+    rules: tuple[RuleConfig, ...] = ()
+    notifiers: dict[str, NotifierConfig] = {}
+    # Filled by load(): notifiers whose URL came out empty, switched off on purpose.
+    disabled_notifiers: tuple[str, ...] = ()
+
+    def feed_interval(self, feed: FeedConfig) -> timedelta:
+        return feed.interval or self.poll.interval
+
+    def active_notifiers(self) -> dict[str, NotifierConfig]:
+        return {n: c for n, c in self.notifiers.items() if n not in self.disabled_notifiers}
+
+    def rule_targets(self, rule: RuleConfig) -> tuple[str, ...]:
+        """A rule's notifiers that are switched on; no `notify` means every notifier."""
+        names = rule.notify if rule.notify is not None else tuple(self.notifiers)
+        return tuple(n for n in names if n not in self.disabled_notifiers)
+
+    def secrets(self) -> list[str]:
+        """Every secret value, for the logging filter that keeps them out of logs."""
+        found: list[str] = []
+        for notifier in self.notifiers.values():
+            for attr in ("url", "secret"):
+                value = getattr(notifier, attr, None)
+                if isinstance(value, SecretStr) and value.get_secret_value():
+                    found.append(value.get_secret_value())
+        return found
+
+
+def default_path() -> str:
+    return os.environ.get("NEWS_MONITOR_CONFIG") or DEFAULT_PATH
+
+
+# --- loading ---------------------------------------------------------------------------
+
+
+def load(path: str | Path, environ: dict[str, str] | None = None) -> Config:
+    """Read, expand and validate a config file; raise ConfigError listing every problem."""
+    where = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{where}: no such config file"]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError([f"{where}: cannot read the config file ({error})"]) from None
+    return loads(text, where, os.environ if environ is None else environ)
+
+
+def loads(text: str, where: str, environ: os._Environ[str] | dict[str, str]) -> Config:
+    tree = _parse_yaml(text, where)
+    problems: list[str] = []
+    expanded = _expand(
+        tree,
+        (),
+        environ,
+        lambda path, message: problems.append(
+            f"{where}:{_line_of(tree, path)}: {_dotted(path)}: {message}"
+        ),
+    )
+    if not isinstance(expanded, dict):
+        raise ConfigError([f"{where}:1: the config must be a mapping of settings"])
+    disabled = _switch_off_empty_notifiers(expanded)
+    data = {**expanded, "disabled_notifiers": disabled}
+    config: Config | None = None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as error:
+        problems.extend(_describe(error, tree, where))
+    problems.extend(
+        f"{where}:{_line_of(tree, path)}: {_dotted(path)}: {message}"
+        for path, message in _cross_checks(expanded, config)
+    )
+    if problems or config is None:
+        raise ConfigError(sorted(problems, key=_line_number))
+    return config
+
+
+def _line_number(problem: str) -> int:
+    found = re.search(r":(\d+): ", problem)
+    return int(found.group(1)) if found else 0
+
+
+def _valid_items(data: dict[str, Any], key: str, model: type[_M]) -> list[tuple[int, _M]]:
+    """The list items of one section that validate on their own, with their positions,
+    so names and references are checked even when another part of the file is broken."""
+    items = data.get(key)
+    if not isinstance(items, list):
+        return []
+    valid = []
+    for index, raw in enumerate(items):
+        try:
+            valid.append((index, model.model_validate(raw)))
+        except ValidationError:
+            continue
+    return valid
+
+
+def _parse_yaml(text: str, where: str) -> Any:
+    # ruamel's round-trip loader is YAML 1.2 (no `off` → False), rejects duplicate keys
+    # and keeps line numbers for every key and item.
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        tree = yaml.load(text)
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else 1
+        problem = (error.problem or error.context or "invalid YAML").strip()
+        if "duplicate key" in str(error):
+            problem = _duplicate_key_sentence(str(error))
+        raise ConfigError([f"{where}:{line}: {problem}"]) from None
+    except YAMLError as error:
+        raise ConfigError([f"{where}: invalid YAML ({error})"]) from None
+    return {} if tree is None else tree
+
+
+def _duplicate_key_sentence(message: str) -> str:
+    found = re.search(r'found duplicate key "([^"]*)"', message)
+    return f"duplicate key {found.group(1)!r}" if found else "duplicate key"
+
+
+Path_ = tuple[str | int, ...]
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _expand(node: Any, path: Path_, environ: Any, report: Callable[[Path_, str], None]) -> Any:
+    """Plain Python data from the YAML tree with ${VAR} and ${VAR:-default} filled in."""
+    if isinstance(node, dict):
+        return {str(k): _expand(v, (*path, str(k)), environ, report) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand(v, (*path, i), environ, report) for i, v in enumerate(node)]
+    if isinstance(node, str):
+
+        def substitute(found: re.Match[str]) -> str:
+            name, default = found.group(1), found.group(2)
+            if name in environ:
+                return str(environ[name])
+            if default is not None:
+                return default
+            report(
+                path,
+                f"environment variable {name} is not set (use ${{{name}:-}} to make it optional)",
+            )
+            return ""
+
+        return _VARIABLE.sub(substitute, str(node))
+    return node
+
+
+def _switch_off_empty_notifiers(data: dict[str, Any]) -> list[str]:
+    notifiers = data.get("notifiers")
+    if not isinstance(notifiers, dict):
+        return []
+    return [
+        name
+        for name, spec in notifiers.items()
+        if isinstance(spec, dict) and "url" in spec and spec["url"] in ("", None)
+    ]
+
+
+def _cross_checks(data: dict[str, Any], config: Config | None) -> Iterator[tuple[Path_, str]]:
+    feeds = _valid_items(data, "feeds", FeedConfig)
+    rules = _valid_items(data, "rules", RuleConfig)
+    notifiers = data.get("notifiers") if isinstance(data.get("notifiers"), dict) else {}
+    yield from _duplicates([(i, f.display_name()) for i, f in feeds], "feeds", "feed")
+    yield from _duplicates([(i, r.name) for i, r in rules], "rules", "rule")
+    feed_names = {f.display_name() for _, f in feeds}
+    for index, rule in rules:
+        yield from _rule_problems(("rules", index), rule, set(notifiers or ()), feed_names)
+    if config is not None:
+        for index, feed in feeds:
+            if config.poll.timeout > config.feed_interval(feed):
+                yield ("feeds", index, "interval"), "is shorter than poll.timeout"
+
+
+def _rule_problems(
+    place: Path_, rule: RuleConfig, notifiers: set[str], feeds: set[str]
+) -> Iterator[tuple[Path_, str]]:
+    if not (rule.any or rule.all):
+        yield place, f"rule {rule.name!r} needs `any` or `all` words to match"
+    for key in ("any", "all", "none"):
+        for position, term in enumerate(getattr(rule, key)):
+            if not tokens(term):
+                yield (*place, key, position), f"{term!r} has no letters or digits to match"
+    for position, notifier in enumerate(rule.notify or ()):
+        if notifier not in notifiers:
+            yield (
+                (*place, "notify", position),
+                f"rule {rule.name!r} notifies unknown notifier {notifier!r}",
+            )
+    for position, feed in enumerate(rule.feeds):
+        if feed not in feeds:
+            yield (*place, "feeds", position), f"rule {rule.name!r} names unknown feed {feed!r}"
+
+
+def _duplicates(
+    names: Iterable[tuple[int, str]], section: str, noun: str
+) -> Iterator[tuple[Path_, str]]:
+    seen: set[str] = set()
+    for index, name in names:
+        if name in seen:
+            yield (section, index, "name"), f"duplicate {noun} name {name!r}"
+        seen.add(name)
+
+
+def _describe(error: ValidationError, tree: Any, where: str) -> list[str]:
+    problems = []
+    for detail in error.errors():
+        path = _without_union_tag(tuple(detail["loc"]))
+        if path and path[-1] == "disabled_notifiers":
+            continue
+        message = _plain_message(detail)
+        problems.append(f"{where}:{_line_of(tree, path)}: {_dotted(path) or 'config'}: {message}")
+    return problems
+
+
+def _plain_message(detail: Any) -> str:
+    kind = detail["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "is required"
+    if kind == "union_tag_invalid":
+        return "type must be one of: console, webhook, slack"
+    message = str(detail["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def _line_of(tree: Any, path: Path_) -> int:
+    """The 1-based line of the deepest node along `path` that exists in the YAML tree.
+    Path parts that are not in the tree (pydantic's union tags) are skipped."""
+    node, line = tree, 1
+    for part in path:
+        if isinstance(node, CommentedMap) and part in node:
+            line = (
+                node.lc.value(part)[0] + 1 if _is_scalar(node[part]) else node.lc.key(part)[0] + 1
+            )
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+    return line
+
+
+def _is_scalar(node: Any) -> bool:
+    return not isinstance(node, CommentedMap | CommentedSeq)
+
+
+def _without_union_tag(path: Path_) -> Path_:
+    # pydantic puts the chosen notifier type into the location: notifiers.ops.webhook.url
+    if len(path) > 2 and path[0] == "notifiers" and path[2] in ("console", "webhook", "slack"):
+        return path[:2] + path[3:]
+    return path
+
+
+def _dotted(path: Path_) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text

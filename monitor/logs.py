@@ -1,0 +1,80 @@
+"""Logging setup: readable text or one JSON object per line, with secret values
+redacted from every record as a backstop behind never logging them in the first place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from monitor.clock import iso_seconds, utcnow
+
+LOGGER = "monitor"
+_CONTEXT_KEYS = ("feed", "rule", "notifier", "delivery")
+
+
+def get(name: str) -> logging.Logger:
+    return logging.getLogger(f"{LOGGER}.{name}")
+
+
+class RedactSecrets(logging.Filter):
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets: list[str] = []
+        self.update(secrets)
+
+    def update(self, secrets: Iterable[str]) -> None:
+        # Longest first, so a URL is masked whole before any token inside it.
+        self.secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            for secret in self.secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, None
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        context = " ".join(
+            f"{key}={getattr(record, key)}" for key in _CONTEXT_KEYS if hasattr(record, key)
+        )
+        message = record.getMessage().replace("\n", "\\n").replace("\r", "\\r")
+        prefix = f"{iso_seconds(utcnow())} {record.levelname:<7}"
+        return f"{prefix} {context} {message}" if context else f"{prefix} {message}"
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "time": iso_seconds(utcnow()),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        data.update({key: getattr(record, key) for key in _CONTEXT_KEYS if hasattr(record, key)})
+        return json.dumps(data, ensure_ascii=False)
+
+
+_redactor = RedactSecrets()
+
+
+def setup(fmt: str = "text", level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(_redactor)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("httpx", "httpcore", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def redact(secrets: Iterable[str]) -> None:
+    """Register the config's secret values with the log filter."""
+    _redactor.update(secrets)

@@ -1,0 +1,135 @@
+"""Plain data passed between stages: parsed items, matches, poll plans, deliveries.
+Frozen and slotted; no behaviour beyond trivial derived values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One feed entry as the feed gave it, reduced to plain text."""
+
+    guid: str | None
+    link: str | None
+    title: str
+    summary: str
+    content: str
+    author: str
+    tags: tuple[str, ...]
+    published_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    title: str
+    language: str | None
+    entries: tuple[Entry, ...]
+    # feedparser's complaint about an ill-formed feed whose good entries we still use.
+    warning: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """An entry with its identity within its feed."""
+
+    feed: str
+    key: str
+    entry: Entry
+    language: str | None
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    term: str
+    field: str
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    rule: str
+    hits: tuple[Hit, ...]
+
+    @property
+    def matched(self) -> list[str]:
+        return sorted({hit.term for hit in self.hits})
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What the store remembers of a feed between polls."""
+
+    name: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    first_polled_at: datetime | None = None
+    consecutive_failures: int = 0
+
+
+FetchStatus = Literal["ok", "not_modified", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    status: FetchStatus
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    etag: str | None = None
+    last_modified: str | None = None
+    final_url: str | None = None
+    http_status: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertIntent:
+    """An alert the decider wants recorded, with one delivery per notifier."""
+
+    id: str
+    rule: str
+    item_key: str
+    document: dict[str, Any]
+    deliveries: tuple[tuple[str, str], ...]  # (delivery id, notifier name)
+
+
+@dataclass(frozen=True, slots=True)
+class PollPlan:
+    """Everything one poll of one feed changes, applied by the store in one transaction."""
+
+    feed: str
+    new_items: tuple[Item, ...]
+    alerts: tuple[AlertIntent, ...]
+    backfilled: int
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    first_poll: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A due outbox row with the alert document it carries."""
+
+    id: str
+    alert_id: str
+    notifier: str
+    attempts: int
+    document: dict[str, Any]
+    created_at: datetime
+
+
+Outcome = Literal["delivered", "retry", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """How a notifier's attempt went, classified so retry policy stays out of notifiers."""
+
+    outcome: Outcome
+    detail: str = ""
+    retry_after: float | None = None

@@ -1,0 +1,124 @@
+"""Alerts → the bytes each service receives: the alert document (webhook JSON), Slack
+Block Kit, a console line. All escaping of feed text lives here; nothing here sends.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from monitor.clock import iso_seconds
+from monitor.models import Item, Match
+from monitor.text import phrase_spans, tokens, truncate
+
+SUMMARY_CHARS = 600
+SLACK_SECTION_CHARS = 3000
+SLACK_TITLE_CHARS = 300
+
+
+def alert_document(alert_id: str, match: Match, item: Item, detected_at: Any) -> dict[str, Any]:
+    """The alert as PRODUCT.md's webhook body: the one document every notifier renders."""
+    entry = item.entry
+    return {
+        "type": "alert",
+        "id": alert_id,
+        "rule": match.rule,
+        "matched": match.matched,
+        "story": {
+            "title": entry.title,
+            "url": entry.link or "",
+            "published_at": iso_seconds(entry.published_at) if entry.published_at else None,
+            "summary": truncate(entry.summary or entry.content, SUMMARY_CHARS),
+            "feed": item.feed,
+            "also_reported_by": [],
+        },
+        "detected_at": iso_seconds(detected_at),
+    }
+
+
+def webhook_body(document: dict[str, Any]) -> bytes:
+    """Compact, stable JSON: the same document always gives the same bytes, so a retry
+    re-sends exactly what was signed before."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+# --- Slack ------------------------------------------------------------------------------
+
+
+def slack_escape(text: str) -> str:
+    """Slack's three control characters, ampersand first, so feed text can never mention
+    `<!channel>`, a user, or forge a `<url|label>` link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def safe_link(url: str) -> str | None:
+    """An http(s) URL fit to sit inside <…|…>, or None for anything else."""
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        return None
+    if scheme not in ("http", "https"):
+        return None
+    return quote(url, safe=":/?#[]@!$&'()*+,;=%~-._")
+
+
+def highlight(text: str, matched: list[str], escape: Any, mark: str) -> str:
+    """`text` escaped with `escape`, and each matched phrase wrapped in `mark`."""
+    spans = sorted(span for term in matched for span in phrase_spans(text, tuple(tokens(term))))
+    pieces: list[str] = []
+    cursor = 0
+    for start, end in spans:
+        if start < cursor:
+            continue
+        pieces.append(escape(text[cursor:start]))
+        pieces.append(f"{mark}{escape(text[start:end])}{mark}")
+        cursor = end
+    pieces.append(escape(text[cursor:]))
+    return "".join(pieces)
+
+
+def slack_message(document: dict[str, Any]) -> dict[str, Any]:
+    story = document["story"]
+    title = truncate(story["title"] or "(untitled)", SLACK_TITLE_CHARS)
+    title_markup = slack_escape(title)
+    link = safe_link(story["url"])
+    heading = f"*<{link}|{title_markup}>*" if link else f"*{title_markup}*"
+    snippet = highlight(story["summary"], document["matched"], slack_escape, "*")
+    context = " · ".join(
+        part
+        for part in (
+            slack_escape(story["feed"]),
+            story["published_at"] or "",
+            f"rule `{slack_escape(document['rule'])}`",
+            "matched: " + slack_escape(", ".join(document["matched"])),
+        )
+        if part
+    )
+    blocks: list[dict[str, Any]] = [_mrkdwn_section(heading)]
+    if snippet:
+        blocks.append(_mrkdwn_section(snippet))
+    blocks.append(
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": context, "verbatim": True}]}
+    )
+    fallback = f"[{document['rule']}] {title}" + (f" {link}" if link else "")
+    return {"text": slack_escape(fallback), "blocks": blocks}
+
+
+def _mrkdwn_section(text: str) -> dict[str, Any]:
+    return {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": truncate(text, SLACK_SECTION_CHARS), "verbatim": True},
+    }
+
+
+# --- console ----------------------------------------------------------------------------
+
+
+def console_line(document: dict[str, Any]) -> str:
+    story = document["story"]
+    title = highlight(story["title"], document["matched"], lambda text: text, "**")
+    when = story["published_at"] or document["detected_at"]
+    matched = ", ".join(document["matched"])
+    line = f"[{document['rule']}] {title} — {story['feed']}, {when} — matched: {matched}"
+    return f"{line}\n    {story['url']}" if story["url"] else line

@@ -1,0 +1,119 @@
+"""The one normaliser for rules and items alike: HTML to text, display cleaning, and the
+folded token form that matching compares. Pure functions; no knowledge of rules.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from html import unescape
+from html.parser import HTMLParser
+
+# Tokens are runs of letters and digits by Unicode's rules, so Cyrillic and Hangul
+# tokenise as English does; underscore is a separator, not a letter.
+_TOKEN = re.compile(r"[^\W_]+")
+_WHITESPACE = re.compile(r"\s+")
+# C0/C1 controls other than tab and newline forge log lines and break JSON consumers.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_BLOCK_TAGS = frozenset(
+    "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 "
+    "h5 h6 header hr li main nav ol p pre section table td th tr ul".split()
+)
+_INVISIBLE_TAGS = frozenset({"script", "style", "template", "noscript", "head", "title"})
+
+
+def _is_format_char(char: str) -> bool:
+    # Zero-width spaces, soft hyphens and bidi overrides hide inside words to dodge rules
+    # or reorder displayed text (Trojan Source); they carry no meaning for a reader.
+    return unicodedata.category(char) == "Cf"
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _INVISIBLE_TAGS:
+            self._hidden_depth += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _INVISIBLE_TAGS:
+            self._hidden_depth = max(0, self._hidden_depth - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden_depth:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """Plain, cleaned text of an HTML fragment: tags gone, entities decoded once."""
+    if "<" not in markup:
+        return clean(unescape(markup))
+    extractor = _TextExtractor()
+    extractor.feed(markup)
+    extractor.close()
+    return clean("".join(extractor.parts))
+
+
+def clean(text: str) -> str:
+    """Text safe to store, log and display: no controls, no invisible format characters,
+    whitespace collapsed to single spaces."""
+    text = _CONTROL.sub(" ", text)
+    if not text.isascii():
+        text = "".join(char for char in text if not _is_format_char(char))
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def fold(text: str) -> str:
+    """Case, width, ligatures and accents folded away; é = e, ＢＲＥＡＣＨ = breach."""
+    if text.isascii():
+        return text.lower()
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(char for char in text if not _is_format_char(char)).casefold()
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
+    # Recompose so Hangul syllables (split into jamo by NFKD) compare as written.
+    return unicodedata.normalize("NFC", stripped)
+
+
+def tokens(text: str) -> list[str]:
+    """Folded word tokens: punctuation, hyphens and quotes separate words, never matter."""
+    return _TOKEN.findall(fold(text))
+
+
+def token_string(text: str) -> str:
+    """Tokens joined by single spaces and padded, so a phrase is a plain substring test."""
+    return " " + " ".join(tokens(text)) + " "
+
+
+def phrase_spans(text: str, phrase: tuple[str, ...]) -> list[tuple[int, int]]:
+    """Where a folded token phrase occurs in `text`, as character spans of `text` itself,
+    so a snippet can highlight the words exactly as the feed wrote them."""
+    if not phrase:
+        return []
+    words = [(fold(m.group()), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    spans: list[tuple[int, int]] = []
+    width = len(phrase)
+    for index in range(len(words) - width + 1):
+        if all(words[index + offset][0] == phrase[offset] for offset in range(width)):
+            spans.append((words[index][1], words[index + width - 1][2]))
+    return spans
+
+
+def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
+    """Cut at a word boundary near `limit` characters, never inside a combining sequence."""
+    if len(text) <= limit:
+        return text
+    cut = text[: max(0, limit - len(ellipsis))]
+    while cut and unicodedata.combining(cut[-1]):
+        cut = cut[:-1]
+    space = cut.rfind(" ")
+    if space > len(cut) * 0.6:
+        cut = cut[:space]
+    return cut.rstrip() + ellipsis
