@@ -156,6 +156,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except ConfigError as error:
         count = len(error.problems)
+        if count == 1:
+            click.echo(f"news-monitor: {error.problems[0]}", err=True)
+            sys.exit(1)
         click.echo(f"news-monitor: the config has {count} problem{'s' * (count != 1)}:", err=True)
         for problem in error.problems:
             click.echo(f"  {problem}", err=True)

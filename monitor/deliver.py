@@ -66,16 +66,28 @@ async def drain(app: App, budget: float) -> int:
     Returns how many deliveries are still pending afterwards."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget
-    while loop.time() < deadline:
-        if await deliver_due(app) == 0:
-            next_due = app.store.next_due_at()
-            if next_due is None:
-                break
-            wait = (next_due - app.clock()).total_seconds()
-            if wait > deadline - loop.time():
-                break
-            await asyncio.sleep(max(wait, 0.05))
+    # At least one pass, whatever the budget: what is due now is always tried.
+    while True:
+        attempted = await deliver_due(app)
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            break
+        if attempted:
+            continue
+        wait = _wait_for_next(app, remaining)
+        if wait is None:
+            break
+        await asyncio.sleep(wait)
     return app.store.pending_count()
+
+
+def _wait_for_next(app: App, remaining: float) -> float | None:
+    """Seconds until the next pending delivery is due, if that is within `remaining`."""
+    next_due = app.store.next_due_at()
+    if next_due is None:
+        return None
+    wait = max((next_due - app.clock()).total_seconds(), 0.05)
+    return wait if wait <= remaining else None
 
 
 async def run_forever(app: App, wake: asyncio.Event, stop: asyncio.Event) -> None:

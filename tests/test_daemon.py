@@ -1,0 +1,91 @@
+"""The real daemon in a subprocess: polls on schedule, keeps going past a dead feed,
+delivers as it goes, and exits 0 promptly on SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import cli_env
+from tests.feeds import rss20, story
+from tests.loopback import FeedServer, Receiver
+
+
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_daemon(config: Path, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "-c", str(config)],
+        cwd=cwd,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_until(condition: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_run_polls_on_schedule_and_stops_cleanly(
+    tmp_path: Path, feed_server: FeedServer, receiver: Receiver, stop_signal: signal.Signals
+) -> None:
+    items = [story("n1", "DPRK troops reach the front")]
+    feed_server.publish("/feed.xml", rss20(items))
+    dead = f"http://127.0.0.1:{unused_port()}/gone.xml"
+    config = tmp_path / "monitor.yaml"
+    config.write_text(f"""
+storage: {tmp_path / "monitor.db"}
+poll: {{interval: 1s, timeout: 1s}}
+feeds:
+  - {{url: "{feed_server.url}/feed.xml", name: live}}
+  - {{url: "{dead}", name: dead}}
+rules:
+  - {{name: dprk, any: ["DPRK troops"]}}
+notifiers:
+  hook: {{type: webhook, url: "{receiver.url}/hook"}}
+""")
+    daemon = start_daemon(config, tmp_path)
+    try:
+        assert wait_until(lambda: len(receiver.posts()) == 1, 10), "first alert never came"
+        items.append(story("n2", "More DPRK troops arrive"))
+        feed_server.publish("/feed.xml", rss20(items))
+        assert wait_until(lambda: len(receiver.posts()) == 2, 10), "second alert never came"
+        polls = len(feed_server.requests_to("/feed.xml"))
+        assert wait_until(lambda: len(feed_server.requests_to("/feed.xml")) >= polls + 2, 5)
+        assert daemon.poll() is None, "the daemon died"
+        started = time.monotonic()
+        daemon.send_signal(stop_signal)
+        _, stderr = daemon.communicate(timeout=10)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
+    assert daemon.returncode == 0, stderr
+    assert time.monotonic() - started < 10
+    titles = [json.loads(p.body)["story"]["title"] for p in receiver.posts()]
+    assert titles == ["DPRK troops reach the front", "More DPRK troops arrive"]
+    dead_lines = [line for line in stderr.splitlines() if "feed=dead" in line]
+    assert dead_lines and all(
+        "poll failed" in line and "cannot connect" in line for line in dead_lines
+    )
+    assert "Traceback" not in stderr
+    assert "stopped" in stderr.splitlines()[-1]
