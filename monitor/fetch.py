@@ -111,6 +111,8 @@ def describe_http_error(error: httpx.HTTPError) -> str:
     if "://" in reason or not reason:
         reason = ""
     if isinstance(error, httpx.ConnectError):
+        if "name or service not known" in reason.lower() or "name resolution" in reason.lower():
+            return "cannot connect: the host name does not resolve (DNS)"
         return f"cannot connect{f' ({reason})' if reason else ''}"
     if isinstance(error, httpx.TimeoutException):
         return "timed out"
