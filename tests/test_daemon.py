@@ -4,6 +4,8 @@ delivers as it goes, and exits 0 promptly on SIGTERM or SIGINT."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import socket
 import subprocess
@@ -89,3 +91,51 @@ notifiers:
     )
     assert "Traceback" not in stderr
     assert "stopped" in stderr.splitlines()[-1]
+
+
+def test_sigterm_stops_the_daemon_as_pid_1(tmp_path: Path, feed_server: FeedServer) -> None:
+    """In a container the daemon may be PID 1, which gets no default signal actions:
+    without our own handler SIGTERM would be ignored until Docker's SIGKILL."""
+    feed_server.publish("/feed.xml", rss20([story("p1", "Quiet news")]))
+    config = tmp_path / "monitor.yaml"
+    config.write_text(f"""
+storage: {tmp_path / "monitor.db"}
+poll: {{interval: 1s, timeout: 1s}}
+feeds: [{{url: "{feed_server.url}/feed.xml", name: only}}]
+notifiers: {{console: {{type: console}}}}
+""")
+    outer = subprocess.Popen(
+        [
+            "unshare",
+            "--fork",
+            "--pid",
+            "--mount-proc",
+            sys.executable,
+            "-m",
+            "monitor",
+            "run",
+            "-c",
+            str(config),
+        ],
+        cwd=tmp_path,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_until(lambda: len(feed_server.requests_to("/feed.xml")) >= 2, 15)
+        children = Path(f"/proc/{outer.pid}/task/{outer.pid}/children").read_text().split()
+        [init] = [int(pid) for pid in children]
+        status = Path(f"/proc/{init}/status").read_text()
+        assert re.search(r"^NSpid:\s+\d+\s+1$", status, re.M), "not PID 1 in its namespace"
+        started = time.monotonic()
+        os.kill(init, signal.SIGTERM)
+        _, stderr = outer.communicate(timeout=10)
+    finally:
+        if outer.poll() is None:
+            outer.kill()
+            outer.communicate()
+    assert outer.returncode == 0, stderr
+    assert time.monotonic() - started < 10
+    assert "stopped" in stderr
