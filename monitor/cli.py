@@ -115,6 +115,63 @@ def run(config_path: str | None, log_format: str, log_level: str) -> None:
     asyncio.run(run_daemon(build(config)))
 
 
+@cli.command(name="test")
+@common
+@click.option("--url", default=None, help="Fetch this feed and match its items.")
+@click.option(
+    "--file",
+    "file_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Match the items of this feed file.",
+)
+@click.option("--text", default=None, help="Match this text as if it were a headline.")
+@click.option(
+    "--since", default=None, metavar="DURATION", help="Replay items stored in this period, e.g. 7d."
+)
+@click.option("--rule", "rule_name", default=None, metavar="NAME", help="Only this rule.")
+@click.option("--all", "show_all", is_flag=True, help="Also list items that match nothing.")
+def test_rules(
+    config_path: str | None,
+    log_format: str,
+    log_level: str,
+    url: str | None,
+    file_path: str | None,
+    text: str | None,
+    since: str | None,
+    rule_name: str | None,
+    show_all: bool,
+) -> None:
+    """Dry run: which rules match which items, and why. Stores and sends nothing."""
+    from monitor import dryrun
+    from monitor.render import explanation
+
+    sources = [s for s in (url, file_path, text, since) if s is not None]
+    if len(sources) != 1:
+        raise click.UsageError("give exactly one of --url, --file, --text or --since")
+    config = _setup(config_path, log_format, log_level)
+    rules = dryrun.select_rules(config, rule_name)
+    if text is not None:
+        items = [dryrun.text_item(text)]
+    elif file_path is not None:
+        items = dryrun.file_items(file_path)
+    elif url is not None:
+        items = dryrun.url_items(url, config)
+    else:
+        try:
+            window = config_module.parse_duration(since)
+        except ValueError as error:
+            raise MonitorError(f"--since: {error}") from None
+        items = dryrun.stored_items(config, window)
+    results = dryrun.match_items(rules, items, config, scoped=since is not None)
+    matched = 0
+    for item, matches in results:
+        if matches or show_all:
+            click.echo(explanation(item, matches) + "\n")
+        matched += bool(matches)
+    click.echo(f"{matched} of {len(results)} items match {len(rules)} rules.")
+
+
 @cli.command()
 @click.option(
     "--log-level",

@@ -99,6 +99,8 @@ class RuleConfig(_Model):
     any: tuple[str, ...] = ()
     all: tuple[str, ...] = ()
     none: tuple[str, ...] = ()
+    query: str | None = None
+    regex: tuple[str, ...] = ()
     match: Literal["stem", "exact"] = "stem"
     language: str | None = None
     feeds: tuple[str, ...] = ()
@@ -309,12 +311,24 @@ def _cross_checks(data: dict[str, Any], config: Config | None) -> Iterator[tuple
 def _rule_problems(
     place: Path_, rule: RuleConfig, notifiers: set[str], feeds: set[str]
 ) -> Iterator[tuple[Path_, str]]:
-    if not (rule.any or rule.all):
-        yield place, f"rule {rule.name!r} needs `any` or `all` words to match"
+    from monitor.rules.query import RuleError, query_rule, regex_rule
+
+    if not (rule.any or rule.all or rule.query or rule.regex):
+        yield place, f"rule {rule.name!r} needs `any`, `all`, `query` or `regex` to match"
     for key in ("any", "all", "none"):
         for position, term in enumerate(getattr(rule, key)):
             if not tokens(term):
                 yield (*place, key, position), f"{term!r} has no letters or digits to match"
+    if rule.query is not None:
+        try:
+            query_rule(rule.query, exact=rule.match == "exact")
+        except RuleError as error:
+            yield (*place, "query"), f"rule {rule.name!r}: {error}"
+    for position, pattern in enumerate(rule.regex):
+        try:
+            regex_rule((pattern,))
+        except RuleError as error:
+            yield (*place, "regex", position), f"rule {rule.name!r}: {error}"
     for position, notifier in enumerate(rule.notify or ()):
         if notifier not in notifiers:
             yield (

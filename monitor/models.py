@@ -45,8 +45,14 @@ class Item:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
+    """A rule term found in an item: which term, in which field, and where in that
+    field's text (character offsets, and the words exactly as the feed wrote them)."""
+
     term: str
     field: str
+    start: int = 0
+    end: int = 0
+    text: str = ""
 
 
 @dataclass(frozen=True, slots=True)

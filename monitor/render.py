@@ -9,12 +9,13 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from monitor.clock import iso_seconds
-from monitor.models import Item, Match
+from monitor.models import Hit, Item, Match
 from monitor.text import phrase_spans, tokens, truncate
 
 SUMMARY_CHARS = 600
 SLACK_SECTION_CHARS = 3000
 SLACK_TITLE_CHARS = 300
+MAX_HITS = 20
 
 
 def alert_document(alert_id: str, match: Match, item: Item, detected_at: Any) -> dict[str, Any]:
@@ -34,7 +35,18 @@ def alert_document(alert_id: str, match: Match, item: Item, detected_at: Any) ->
             "also_reported_by": [],
         },
         "detected_at": iso_seconds(detected_at),
+        "hits": [
+            {"term": h.term, "field": h.field, "text": h.text, "start": h.start, "end": h.end}
+            for h in match.hits[:MAX_HITS]
+        ],
     }
+
+
+def _highlighted_words(document: dict[str, Any]) -> list[str]:
+    """The words to bold: as the feed wrote them (an inflection, a prefix match), else the
+    rule's terms."""
+    found = [hit["text"] for hit in document.get("hits", ()) if hit.get("text")]
+    return list(dict.fromkeys(found)) or list(document["matched"])
 
 
 def webhook_body(document: dict[str, Any]) -> bytes:
@@ -84,7 +96,7 @@ def slack_message(document: dict[str, Any]) -> dict[str, Any]:
     title_markup = slack_escape(title)
     link = safe_link(story["url"])
     heading = f"*<{link}|{title_markup}>*" if link else f"*{title_markup}*"
-    snippet = highlight(story["summary"], document["matched"], slack_escape, "*")
+    snippet = highlight(story["summary"], _highlighted_words(document), slack_escape, "*")
     context = " · ".join(
         part
         for part in (
@@ -117,8 +129,41 @@ def _mrkdwn_section(text: str) -> dict[str, Any]:
 
 def console_line(document: dict[str, Any]) -> str:
     story = document["story"]
-    title = highlight(story["title"], document["matched"], lambda text: text, "**")
+    title = highlight(story["title"], _highlighted_words(document), lambda text: text, "**")
     when = story["published_at"] or document["detected_at"]
     matched = ", ".join(document["matched"])
     line = f"[{document['rule']}] {title} — {story['feed']}, {when} — matched: {matched}"
     return f"{line}\n    {story['url']}" if story["url"] else line
+
+
+# --- dry runs ---------------------------------------------------------------------------
+
+
+def explanation(item: Item, matches: list[Match]) -> str:
+    """What `news-monitor test` prints for one item: each rule it matches, and where."""
+    entry = item.entry
+    lines = [f"{entry.title or '(untitled)'} — {item.feed}"]
+    if entry.link:
+        lines.append(f"    {entry.link}")
+    for match in matches:
+        lines.append(f"  ✔ {match.rule}: matched {', '.join(match.matched)}")
+        fields = {
+            "title": entry.title,
+            "summary": entry.summary,
+            "content": entry.content,
+            "author": entry.author,
+            "tags": " · ".join(entry.tags),
+        }
+        for name in dict.fromkeys(hit.field for hit in match.hits):
+            words = [hit.text for hit in match.hits if hit.field == name]
+            shown = _around(fields[name], [h for h in match.hits if h.field == name])
+            lines.append(f"      {name}: {highlight(shown, words, lambda text: text, '**')}")
+    return "\n".join(lines)
+
+
+def _around(text: str, hits: list[Hit], width: int = 160) -> str:
+    """A window of `text` around its first hit, so long content stays readable."""
+    if len(text) <= width or not hits:
+        return truncate(text, width)
+    start = max(0, hits[0].start - width // 3)
+    return ("…" if start else "") + truncate(text[start:], width)

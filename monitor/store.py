@@ -16,7 +16,7 @@ from typing import Any
 from sqlite_utils import Database, Migrations
 
 from monitor.clock import iso, parse_iso
-from monitor.models import Delivery, FeedState, PollPlan
+from monitor.models import Delivery, Entry, FeedState, Item, PollPlan
 from monitor.retry import Step
 
 migrations = Migrations("news-monitor")
@@ -308,6 +308,32 @@ class Store:
             " FROM deliveries WHERE state = 'pending'"
         ).fetchone()
         return parse_iso(row[0]) if row and row[0] else None
+
+    def items_since(self, since: datetime) -> list[Item]:
+        """Stored items first seen at or after `since`, oldest first, for replays."""
+        rows = self._rows(
+            "SELECT * FROM items WHERE first_seen_at >= ? ORDER BY first_seen_at, id",
+            [iso(since)],
+        )
+        return [
+            Item(
+                feed=row["feed"],
+                key=row["key"],
+                entry=Entry(
+                    guid=row["guid"],
+                    link=row["link"],
+                    title=row["title"],
+                    summary=row["summary"],
+                    content=row["content"],
+                    author=row["author"],
+                    tags=tuple(json.loads(row["tags"])),
+                    published_at=parse_iso(row["published_at"]) if row["published_at"] else None,
+                ),
+                language=row["language"],
+                content_hash=row["content_hash"],
+            )
+            for row in rows
+        ]
 
     def pending_count(self) -> int:
         row = self._conn.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'")

@@ -130,7 +130,11 @@ def test_webhook_body_has_the_documented_shape(
     assert result.returncode == 0, result.stderr
     [post] = receiver.posts()
     body = json.loads(post.body)
-    assert set(body) == {"type", "id", "rule", "matched", "story", "detected_at"}
+    assert set(body) == {"type", "id", "rule", "matched", "story", "detected_at", "hits"}
+    assert body["hits"] == [
+        {"term": "dprk troops", "field": "summary", "text": "DPRK troops", "start": 0, "end": 11},
+        {"term": "dprk troops", "field": "title", "text": "DPRK troops", "start": 0, "end": 11},
+    ]
     assert body["type"] == "alert" and body["rule"] == "dprk-troops"
     assert set(body["story"]) == {
         "title",

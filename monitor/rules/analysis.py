@@ -1,0 +1,147 @@
+"""Language analysis for matching: the keys a word matches by (Snowball stems, or
+dictionary lemmas for Ukrainian and Russian), and each field of an item tokenised once,
+with the character span of every token in the text as displayed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import snowballstemmer
+
+from monitor.text import fold
+
+_TOKEN = re.compile(r"[^\W_]+")
+_SNOWBALL = {
+    "ar": "arabic", "hy": "armenian", "eu": "basque", "ca": "catalan", "cs": "czech",
+    "da": "danish", "nl": "dutch", "en": "english", "eo": "esperanto", "et": "estonian",
+    "fi": "finnish", "fr": "french", "de": "german", "el": "greek", "hi": "hindi",
+    "hu": "hungarian", "id": "indonesian", "ga": "irish", "it": "italian",
+    "lt": "lithuanian", "ne": "nepali", "no": "norwegian", "nb": "norwegian",
+    "nn": "norwegian", "fa": "persian", "pl": "polish", "pt": "portuguese",
+    "ro": "romanian", "ru": "russian", "sr": "serbian", "es": "spanish", "sv": "swedish",
+    "ta": "tamil", "tr": "turkish", "yi": "yiddish",
+}  # fmt: skip
+_LEMMATISED = {"uk", "ru"}
+DEFAULT_LANGUAGE = "en"
+_CACHE_LIMIT = 200_000
+
+
+def is_spaceless(text: str) -> bool:
+    """Scripts written without spaces between words (Han, kana) and Hangul, whose words
+    carry attached particles: such terms match as substrings, not whole tokens."""
+    return any(
+        "\u3040" <= c <= "\u30ff"  # hiragana, katakana
+        or "\u3400" <= c <= "\u9fff"  # CJK ideographs
+        or "\uac00" <= c <= "\ud7af"  # Hangul syllables
+        or "\uf900" <= c <= "\ufaff"
+        for c in text
+    )
+
+
+def language_code(language: str | None) -> str:
+    code = (language or DEFAULT_LANGUAGE).lower().replace("_", "-").split("-")[0]
+    return code if code in _SNOWBALL or code in _LEMMATISED else DEFAULT_LANGUAGE
+
+
+class Analyzer:
+    """Maps a folded token to the keys it matches by in one language. Cached, because
+    news vocabulary is small next to the number of tokens it is used for."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self._cache: dict[str, tuple[str, ...]] = {}
+        self._morph = _morphology(language) if language in _LEMMATISED else None
+        name = _SNOWBALL.get(language, "english")
+        self._stemmer = snowballstemmer.stemmer(name)
+
+    def keys(self, token: str) -> tuple[str, ...]:
+        found = self._cache.get(token)
+        if found is None:
+            if len(self._cache) > _CACHE_LIMIT:
+                self._cache.clear()
+            found = self._cache[token] = self._analyse(token)
+        return found
+
+    def _analyse(self, token: str) -> tuple[str, ...]:
+        if self._morph is not None and not token.isascii():
+            # Every reading's lemma: "Покровську" is both a case of Pokrovsk and an
+            # adjective; matching on any shared lemma finds the town in all its cases.
+            lemmas = {fold(p.normal_form) for p in self._morph.parse(token)}
+            return tuple(sorted(lemmas)) or (token,)
+        return (self._stemmer.stemWord(token),)
+
+
+@cache
+def analyzer(language: str) -> Analyzer:
+    return Analyzer(language)
+
+
+@cache
+def _morphology(language: str) -> Any:
+    try:
+        import pymorphy3
+    except ImportError:
+        return None
+    try:
+        return pymorphy3.MorphAnalyzer(lang=language)
+    except (ValueError, OSError, KeyError):  # dictionary package not installed
+        return None
+
+
+@dataclass
+class FieldText:
+    """One field of an item: display text, its folded tokens and their spans."""
+
+    display: str
+    folded: str
+    tokens: list[str]
+    starts: list[int]
+    ends: list[int]
+    _by_token: dict[str, list[int]] | None = None
+    _by_key: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, display: str) -> FieldText:
+        folded = fold(display)
+        tokens: list[str] = []
+        starts: list[int] = []
+        ends: list[int] = []
+        if len(folded) == len(display):
+            # Folding kept every character in place (the usual case), so spans found in
+            # the folded text are spans of the displayed text too.
+            for found in _TOKEN.finditer(folded):
+                tokens.append(found.group())
+                starts.append(found.start())
+                ends.append(found.end())
+        else:
+            for found in _TOKEN.finditer(display):
+                for token in _TOKEN.findall(fold(found.group())):
+                    tokens.append(token)
+                    starts.append(found.start())
+                    ends.append(found.end())
+        return cls(display, folded, tokens, starts, ends)
+
+    def token_positions(self) -> dict[str, list[int]]:
+        if self._by_token is None:
+            self._by_token = {}
+            for position, token in enumerate(self.tokens):
+                self._by_token.setdefault(token, []).append(position)
+        return self._by_token
+
+    def key_positions(self, language: str) -> dict[str, list[int]]:
+        found = self._by_key.get(language)
+        if found is None:
+            keys_of = analyzer(language).keys
+            found = {}
+            for token, positions in self.token_positions().items():
+                for key in keys_of(token):
+                    found.setdefault(key, []).extend(positions)
+            self._by_key[language] = found
+        return found
+
+    def span(self, first: int, last: int) -> tuple[int, int]:
+        return self.starts[first], self.ends[last]
