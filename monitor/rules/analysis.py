@@ -94,36 +94,46 @@ def _morphology(language: str) -> Any:
 
 @dataclass
 class FieldText:
-    """One field of an item: display text, its folded tokens and their spans."""
+    """One field of an item: display text and its folded tokens. Token spans in the
+    display text are worked out only when a match has to be explained."""
 
     display: str
     folded: str
     tokens: list[str]
-    starts: list[int]
-    ends: list[int]
+    _spans: list[tuple[int, int]] | None = None
     _by_token: dict[str, list[int]] | None = None
+    _sorted: list[str] | None = None
     _by_key: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, display: str) -> FieldText:
         folded = fold(display)
-        tokens: list[str] = []
-        starts: list[int] = []
-        ends: list[int] = []
         if len(folded) == len(display):
+            return cls(display, folded, _TOKEN.findall(folded))
+        text = cls(display, folded, [])
+        text.tokens, text._spans = text._tokens_with_spans()
+        return text
+
+    def _tokens_with_spans(self) -> tuple[list[str], list[tuple[int, int]]]:
+        tokens: list[str] = []
+        spans: list[tuple[int, int]] = []
+        if len(self.folded) == len(self.display):
             # Folding kept every character in place (the usual case), so spans found in
             # the folded text are spans of the displayed text too.
-            for found in _TOKEN.finditer(folded):
+            for found in _TOKEN.finditer(self.folded):
                 tokens.append(found.group())
-                starts.append(found.start())
-                ends.append(found.end())
+                spans.append(found.span())
         else:
-            for found in _TOKEN.finditer(display):
+            for found in _TOKEN.finditer(self.display):
                 for token in _TOKEN.findall(fold(found.group())):
                     tokens.append(token)
-                    starts.append(found.start())
-                    ends.append(found.end())
-        return cls(display, folded, tokens, starts, ends)
+                    spans.append(found.span())
+        return tokens, spans
+
+    def spans(self) -> list[tuple[int, int]]:
+        if self._spans is None:
+            self._spans = self._tokens_with_spans()[1]
+        return self._spans
 
     def token_positions(self) -> dict[str, list[int]]:
         if self._by_token is None:
@@ -132,6 +142,11 @@ class FieldText:
                 self._by_token.setdefault(token, []).append(position)
         return self._by_token
 
+    def sorted_tokens(self) -> list[str]:
+        if self._sorted is None:
+            self._sorted = sorted(self.token_positions())
+        return self._sorted
+
     def key_positions(self, language: str) -> dict[str, list[int]]:
         found = self._by_key.get(language)
         if found is None:
@@ -139,9 +154,13 @@ class FieldText:
             found = {}
             for token, positions in self.token_positions().items():
                 for key in keys_of(token):
-                    found.setdefault(key, []).extend(positions)
+                    if key in found:
+                        found[key] = found[key] + positions
+                    else:
+                        found[key] = positions
             self._by_key[language] = found
         return found
 
     def span(self, first: int, last: int) -> tuple[int, int]:
-        return self.starts[first], self.ends[last]
+        spans = self.spans()
+        return spans[first][0], spans[last][1]

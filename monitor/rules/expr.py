@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any, Union
 
 from monitor.rules.analysis import FieldText, analyzer
@@ -26,17 +27,39 @@ class Found:
     last: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Scope:
-    """What an evaluation reads: the item's fields and the language to stem in."""
+    """What an evaluation reads: the item's fields and the language to stem in. One per
+    item and language, shared by every rule evaluated against that item."""
 
     fields: Mapping[str, FieldText]
     language: str
     regex_timeouts: list[str]
+    _text_fields: list[tuple[str, FieldText]] | None = None
+    _keys: set[str] | None = None
+    _tokens: set[str] | None = None
 
     def of(self, field: str | None) -> list[tuple[str, FieldText]]:
-        names = TEXT_FIELDS if field is None else (field,)
-        return [(name, self.fields[name]) for name in names if name in self.fields]
+        if field is not None:
+            return [(field, self.fields[field])] if field in self.fields else []
+        if self._text_fields is None:
+            self._text_fields = [(n, self.fields[n]) for n in TEXT_FIELDS if n in self.fields]
+        return self._text_fields
+
+    def has_key(self, key: str) -> bool:
+        """Whether any field holds this word key: a cheap test before a positional one."""
+        if self._keys is None:
+            self._keys = set()
+            for text in self.fields.values():
+                self._keys.update(text.key_positions(self.language))
+        return key in self._keys
+
+    def has_token(self, token: str) -> bool:
+        if self._tokens is None:
+            self._tokens = set()
+            for text in self.fields.values():
+                self._tokens.update(text.token_positions())
+        return token in self._tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,22 +71,46 @@ class Words:
     exact: bool
     field: str | None = None
     slop: int = 0
+    # The keys each word matches by, per language; worked out once, not per item.
+    _keys: dict[str, list[tuple[str, ...]]] = dataclass_field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
+
+    def lookups(self, language: str) -> list[tuple[str, ...]]:
+        found = self._keys.get(language)
+        if found is None:
+            if self.exact:
+                found = [(word,) for word in self.words]
+            else:
+                keys_of = analyzer(language).keys
+                found = [keys_of(word) for word in self.words]
+            self._keys[language] = found
+        return found
 
     @property
     def label(self) -> str:
         return " ".join(self.words)
 
     def evaluate(self, scope: Scope) -> list[Found] | None:
+        lookups = self.lookups(scope.language)
+        present = scope.has_token if self.exact else scope.has_key
+        if not all(any(present(key) for key in keys) for keys in lookups):
+            return None
         found: list[Found] = []
         for name, text in scope.of(self.field):
-            for first, last in self._occurrences(text, scope.language):
-                found.append(Found(self.label, name, first, last))
+            by = text.token_positions() if self.exact else text.key_positions(scope.language)
+            positions = []
+            for keys in lookups:
+                here = [p for key in keys for p in by.get(key, ())]
+                if not here:
+                    break
+                positions.append(here)
+            else:
+                for first, last in self._occurrences(positions):
+                    found.append(Found(self.label, name, first, last))
         return found or None
 
-    def _occurrences(self, text: FieldText, language: str) -> list[tuple[int, int]]:
-        positions = [self._positions(text, word, language) for word in self.words]
-        if not all(positions):
-            return []
+    def _occurrences(self, positions: list[list[int]]) -> list[tuple[int, int]]:
         if len(positions) == 1:
             return [(p, p) for p in positions[0]]
         if self.slop == 0:
@@ -74,15 +121,6 @@ class Words:
                 if all(start + offset + 1 in ps for offset, ps in enumerate(later))
             ]
         return _windows(positions, len(self.words) - 1 + self.slop)
-
-    def _positions(self, text: FieldText, word: str, language: str) -> list[int]:
-        if self.exact:
-            return text.token_positions().get(word, [])
-        by_key = text.key_positions(language)
-        found: list[int] = []
-        for key in analyzer(language).keys(word):
-            found.extend(by_key.get(key, ()))
-        return found
 
 
 def _windows(positions: list[list[int]], width: int) -> list[tuple[int, int]]:
@@ -112,13 +150,15 @@ class Prefix:
     field: str | None = None
 
     def evaluate(self, scope: Scope) -> list[Found] | None:
-        found = [
-            Found(self.prefix + "*", name, p, p)
-            for name, text in scope.of(self.field)
-            for token, positions in text.token_positions().items()
-            if token.startswith(self.prefix)
-            for p in positions
-        ]
+        found: list[Found] = []
+        for name, text in scope.of(self.field):
+            by_token = text.token_positions()
+            vocabulary = text.sorted_tokens()
+            start = bisect.bisect_left(vocabulary, self.prefix)
+            for token in vocabulary[start:]:
+                if not token.startswith(self.prefix):
+                    break
+                found.extend(Found(self.prefix + "*", name, p, p) for p in by_token[token])
         return found or None
 
 
@@ -165,8 +205,9 @@ class Pattern:
 def _tokens_at(text: FieldText, start: int, end: int) -> tuple[int, int]:
     if not text.tokens:
         return 0, 0
-    first = min(bisect.bisect_right(text.starts, start) - 1, len(text.tokens) - 1)
-    last = max(bisect.bisect_left(text.ends, end), first)
+    spans = text.spans()
+    first = min(bisect.bisect_right([s for s, _ in spans], start) - 1, len(text.tokens) - 1)
+    last = max(bisect.bisect_left([e for _, e in spans], end), first)
     return max(first, 0), min(last, len(text.tokens) - 1)
 
 
@@ -206,15 +247,15 @@ class Bool:
     must_not: tuple[Expr, ...] = ()
 
     def evaluate(self, scope: Scope) -> list[Found] | None:
-        for clause in self.must_not:
-            if clause.evaluate(scope) is not None:
-                return None
         found: list[Found] = []
-        for clause in self.must:
+        for clause in self.must:  # required clauses first: most candidates fail here
             hits = clause.evaluate(scope)
             if hits is None:
                 return None
             found.extend(hits)
+        for clause in self.must_not:
+            if clause.evaluate(scope) is not None:
+                return None
         matched_should = False
         for clause in self.should:
             hits = clause.evaluate(scope)

@@ -59,40 +59,83 @@ def compile_rule(rule: RuleConfig) -> CompiledRule:
     )
 
 
-def anchors(expr: Expr, language: str) -> frozenset[Anchor] | None:
-    """Keys of which an item must hold at least one for `expr` to match; None when no
-    such set exists (negations, regexes, substrings) and the rule is always evaluated."""
+MAX_GROUPS = 4
+Groups = list[frozenset[Anchor]]
+
+
+def anchor_groups(expr: Expr, language: str) -> Groups | None:
+    """Groups of keys an item must hold for `expr` to have any chance: at least one key of
+    every group. None when no such groups exist (negations, regexes, substrings), and the
+    rule is evaluated for every item."""
     if isinstance(expr, Words):
-        word = max(expr.words, key=len)  # the longest word is usually the rarest
-        if expr.exact:
-            return frozenset({("t", word)})
-        return frozenset(("k", key) for key in analyzer(language).keys(word))
+        return [_word_anchors(word, expr.exact, language) for word in dict.fromkeys(expr.words)]
     if isinstance(expr, Prefix):
-        return frozenset({("p", expr.prefix)})
+        return [frozenset({("p", expr.prefix)})]
     if isinstance(expr, Substring | Pattern):
         return None
     if isinstance(expr, Near):
-        options = [a for a in (anchors(expr.left, language), anchors(expr.right, language)) if a]
-        return min(options, key=len) if options else None
+        parts = [
+            g
+            for g in (anchor_groups(expr.left, language), anchor_groups(expr.right, language))
+            if g
+        ]
+        return [group for part in parts for group in part] or None
     if expr.must:
-        options = [a for a in (anchors(c, language) for c in expr.must) if a is not None]
-        return min(options, key=len) if options else None
+        parts = [g for g in (anchor_groups(c, language) for c in expr.must) if g]
+        return [group for part in parts for group in part] or None
     if not expr.should:
         return None
+    # Any one clause may match, so only a union is required: one group from each clause.
     union: set[Anchor] = set()
     for clause in expr.should:
-        found = anchors(clause, language)
-        if found is None:
+        groups = anchor_groups(clause, language)
+        if not groups:
             return None
-        union |= found
-    return frozenset(union)
+        union |= sorted(groups, key=_selectivity)[0]
+    return [frozenset(union)]
+
+
+def _word_anchors(word: str, exact: bool, language: str) -> frozenset[Anchor]:
+    if exact:
+        return frozenset({("t", word)})
+    return frozenset(("k", key) for key in analyzer(language).keys(word))
+
+
+def _selectivity(group: frozenset[Anchor]) -> tuple[int, int]:
+    """Lower is rarer: few alternatives, word keys before prefixes, longer words first."""
+    return len(group), -min(len(a[1]) + (0 if a[0] == "p" else 8) for a in group)
+
+
+def _best(groups: Groups) -> Groups:
+    return sorted(groups, key=_selectivity)[:MAX_GROUPS]
 
 
 @dataclass
 class _Index:
-    by_anchor: dict[Anchor, list[int]] = field(default_factory=dict)
+    """Postings from anchor to rules, one dict per anchor kind (token, key, prefix). A rule
+    with one group is a candidate as soon as one of its anchors is present; a rule with
+    several groups needs an anchor from each, tracked as a bitmask."""
+
+    single: dict[str, dict[str, list[int]]] = field(
+        default_factory=lambda: {"t": {}, "k": {}, "p": {}}
+    )
+    multi: dict[str, dict[str, list[tuple[int, int]]]] = field(
+        default_factory=lambda: {"t": {}, "k": {}, "p": {}}
+    )
+    full: dict[int, int] = field(default_factory=dict)  # rule → bitmask of all its groups
     always: list[int] = field(default_factory=list)
-    has_prefixes: bool = False
+    prefix_lengths: set[int] = field(default_factory=set)
+
+    def add(self, rule: int, groups: Groups) -> None:
+        self.full[rule] = (1 << len(groups)) - 1
+        for bit, group in enumerate(groups):
+            for kind, value in group:
+                if len(groups) == 1:
+                    self.single[kind].setdefault(value, []).append(rule)
+                else:
+                    self.multi[kind].setdefault(value, []).append((rule, bit))
+                if kind == "p":
+                    self.prefix_lengths.add(len(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,31 +175,39 @@ class RuleSet:
         if index is None:
             index = _Index()
             for position, rule in enumerate(self.rules):
-                found = anchors(rule.expr, self._language(rule, item_language))
-                if found is None:
+                groups = anchor_groups(rule.expr, self._language(rule, item_language))
+                if groups:
+                    index.add(position, _best(groups))
+                else:
                     index.always.append(position)
-                    continue
-                for anchor in found:
-                    index.by_anchor.setdefault(anchor, []).append(position)
-                    index.has_prefixes |= anchor[0] == "p"
             self._indexes[item_language] = index
         return index
 
     def candidates(self, text: ItemText) -> list[int]:
         index = self._index(text.language)
-        chosen = set(index.always)
+        tokens: set[str] = set()
+        for field_text in text.fields.values():
+            tokens.update(field_text.token_positions())
+        keys: set[str] = set()
         languages = (
             {text.language} if text.language else {language_code(r.language) for r in self.rules}
         )
-        for field_text in text.fields.values():
-            for token in field_text.token_positions():
-                chosen.update(index.by_anchor.get(("t", token), ()))
-                if index.has_prefixes:
-                    for end in range(1, len(token) + 1):
-                        chosen.update(index.by_anchor.get(("p", token[:end]), ()))
-            for language in languages:
-                for key in field_text.key_positions(language):
-                    chosen.update(index.by_anchor.get(("k", key), ()))
+        for language in languages:
+            keys_of = analyzer(language).keys
+            for token in tokens:
+                keys.update(keys_of(token))
+        prefixes = {t[:n] for t in tokens for n in index.prefix_lengths if n <= len(t)}
+        chosen = set(index.always)
+        satisfied: dict[int, int] = {}
+        for kind, present in (("t", tokens), ("k", keys), ("p", prefixes)):
+            single, multi = index.single[kind], index.multi[kind]
+            for value in present:
+                rules = single.get(value)
+                if rules:
+                    chosen.update(rules)
+                for rule, bit in multi.get(value, ()):
+                    satisfied[rule] = satisfied.get(rule, 0) | (1 << bit)
+        chosen.update(rule for rule, mask in satisfied.items() if mask == index.full[rule])
         return sorted(chosen)
 
     def match(self, item: Item, feed_tags: Sequence[str] = ()) -> list[Match]:
@@ -167,11 +218,15 @@ class RuleSet:
     ) -> list[Match]:
         """`scoped=False` ignores rules' `feeds:`/`tags:`, for text that has no feed."""
         matches = []
+        scopes: dict[str, Scope] = {}
         for position in self.candidates(text):
             rule = self.rules[position]
             if scoped and not rule.applies_to(item.feed, feed_tags):
                 continue
-            scope = Scope(text.fields, self._language(rule, text.language), [])
+            language = self._language(rule, text.language)
+            scope = scopes.get(language) or scopes.setdefault(
+                language, Scope(text.fields, language, [])
+            )
             found = rule.expr.evaluate(scope)
             if found is not None:
                 matches.append(Match(rule.name, _explain(found, text)))
