@@ -5,6 +5,7 @@ deliveries. Pure; every hash carries a version prefix so the scheme can evolve.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from monitor.models import Entry, Item, ParsedFeed
@@ -35,6 +36,8 @@ def canonical_url(url: str) -> str:
         return url.strip()
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower().rstrip(".")
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
     if port and port != _DEFAULT_PORTS.get(scheme):
         host = f"{host}:{port}"
     query = sorted(
@@ -62,15 +65,19 @@ def content_hash(entry: Entry) -> str:
 
 
 def identify(feed: str, parsed: ParsedFeed) -> list[Item]:
-    """Items with keys unique within the feed. A publisher that reuses one guid for two
-    different entries gets them told apart by link, deterministically across polls."""
+    """Items with keys unique within the feed. Entries that share a guid (a publisher bug)
+    are all told apart by link and content, so their keys do not depend on feed order;
+    an entry repeated exactly is one item."""
+    keyed = [(entry_key(entry), entry) for entry in parsed.entries]
+    shared = {key for key, count in Counter(key for key, _ in keyed).items() if count > 1}
     items: list[Item] = []
     used: set[str] = set()
-    for position, entry in enumerate(parsed.entries):
-        key = entry_key(entry)
+    for key, entry in keyed:
+        hashed = content_hash(entry)
+        if key in shared:
+            key = "d:" + digest(key, canonical_url(entry.link or ""), hashed)
         if key in used:
-            key = digest(key, canonical_url(entry.link or ""), content_hash(entry))
-            key = f"d:{key}" if key not in used else f"d:{key}:{position}"
+            continue
         used.add(key)
-        items.append(Item(feed, key, entry, parsed.language, content_hash(entry)))
+        items.append(Item(feed, key, entry, parsed.language, hashed))
     return items

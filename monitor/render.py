@@ -16,6 +16,7 @@ SUMMARY_CHARS = 600
 SLACK_SECTION_CHARS = 3000
 SLACK_TITLE_CHARS = 300
 MAX_HITS = 20
+MAX_LINK_CHARS = 2000
 
 
 def alert_document(alert_id: str, match: Match, item: Item, detected_at: Any) -> dict[str, Any]:
@@ -95,6 +96,8 @@ def slack_message(document: dict[str, Any]) -> dict[str, Any]:
     title = truncate(story["title"] or "(untitled)", SLACK_TITLE_CHARS)
     title_markup = slack_escape(title)
     link = safe_link(story["url"])
+    if link and len(link) > MAX_LINK_CHARS:
+        link = None  # a link that long would push the title out of Slack's 3000 characters
     heading = f"*<{link}|{title_markup}>*" if link else f"*{title_markup}*"
     snippet = highlight(story["summary"], _highlighted_words(document), slack_escape, "*")
     context = " · ".join(
@@ -114,7 +117,7 @@ def slack_message(document: dict[str, Any]) -> dict[str, Any]:
         {"type": "context", "elements": [{"type": "mrkdwn", "text": context, "verbatim": True}]}
     )
     fallback = f"[{document['rule']}] {title}" + (f" {link}" if link else "")
-    return {"text": slack_escape(fallback), "blocks": blocks}
+    return {"text": truncate(slack_escape(fallback), SLACK_SECTION_CHARS), "blocks": blocks}
 
 
 def _mrkdwn_section(text: str) -> dict[str, Any]:

@@ -44,6 +44,12 @@ def next_step(
         base = SCHEDULE[min(max(attempts, 1) - 1, len(SCHEDULE) - 1)]
         delay = base * rng.uniform(1 - JITTER, 1 + JITTER)
     when = now + timedelta(seconds=delay)
-    if when - created_at > max_age:
-        return Step("failed", reason=f"{result.detail}; gave up after {attempts} attempts")
+    deadline = created_at + max_age
+    if when > deadline:
+        # Our schedule overshoots the window: one last try at its end, so a receiver that
+        # is down for most of a day still gets the alert. A receiver's Retry-After that
+        # reaches past the window cannot be honoured in it.
+        if result.retry_after is not None or deadline - now < timedelta(seconds=1):
+            return Step("failed", reason=f"{result.detail}; gave up after {attempts} attempts")
+        when = deadline
     return Step("pending", when, result.detail)

@@ -92,12 +92,36 @@ def token_string(text: str) -> str:
     return " " + " ".join(tokens(text)) + " "
 
 
+def token_spans(text: str) -> list[tuple[str, int, int]]:
+    """Folded tokens of `text` with the character span each came from in `text` itself,
+    even where folding changed lengths (decomposed accents, ligatures)."""
+    folded = fold(text)
+    if len(folded) == len(text):
+        return [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(folded)]
+    pieces = [fold(char) for char in text]
+    if "".join(pieces) != folded:  # folding joined characters: spans only approximate
+        return [(m.group(), 0, len(text)) for m in _TOKEN.finditer(folded)]
+    owner = [index for index, piece in enumerate(pieces) for _ in piece]
+    return [
+        (m.group(), owner[m.start()], _end_of(owner[m.end() - 1], text))
+        for m in _TOKEN.finditer(folded)
+    ]
+
+
+def _end_of(index: int, text: str) -> int:
+    """End of the character at `index` with any combining marks that follow it."""
+    end = index + 1
+    while end < len(text) and unicodedata.combining(text[end]):
+        end += 1
+    return end
+
+
 def phrase_spans(text: str, phrase: tuple[str, ...]) -> list[tuple[int, int]]:
     """Where a folded token phrase occurs in `text`, as character spans of `text` itself,
     so a snippet can highlight the words exactly as the feed wrote them."""
     if not phrase:
         return []
-    words = [(fold(m.group()), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    words = token_spans(text)
     spans: list[tuple[int, int]] = []
     width = len(phrase)
     for index in range(len(words) - width + 1):
@@ -107,12 +131,14 @@ def phrase_spans(text: str, phrase: tuple[str, ...]) -> list[tuple[int, int]]:
 
 
 def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
-    """Cut at a word boundary near `limit` characters, never inside a combining sequence."""
+    """Cut at a word boundary near `limit` characters, never inside a character and its
+    combining marks."""
     if len(text) <= limit:
         return text
-    cut = text[: max(0, limit - len(ellipsis))]
-    while cut and unicodedata.combining(cut[-1]):
-        cut = cut[:-1]
+    end = max(0, limit - len(ellipsis))
+    while 0 < end < len(text) and unicodedata.combining(text[end]):
+        end -= 1
+    cut = text[:end]
     space = cut.rfind(" ")
     if space > len(cut) * 0.6:
         cut = cut[:space]

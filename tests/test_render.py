@@ -71,15 +71,11 @@ def _product_body_example() -> dict[str, Any]:
     return result
 
 
-@pytest.mark.xfail(
-    reason="alert_document adds a top-level 'hits' key that PRODUCT.md's webhook body does not "
-    "have (uncommitted change in monitor/render.py): document it in PRODUCT.md or drop it",
-    strict=True,
-)
-def test_alert_document_keys_equal_the_product_body() -> None:
+def test_alert_document_extends_the_product_body_only_with_hits() -> None:
+    # `hits` (which words matched, where) is our documented addition to PRODUCT.md's body.
     example = _product_body_example()
     document = make_document()
-    assert set(document) == set(example)
+    assert set(document) - set(example) == {"hits"}
     assert set(document["story"]) == set(example["story"])
 
 
@@ -373,11 +369,6 @@ def test_slack_ampersand_heavy_title_stays_within_limits() -> None:
     _assert_no_feed_markup(message, "https://example.com/news/1")
 
 
-@pytest.mark.xfail(
-    reason="the heading is cut to 3000 chars after the link is put in, so a very long URL "
-    "cuts off the '|title>' part: the message shows a broken '<https://…' and no title",
-    strict=True,
-)
 def test_slack_heading_keeps_the_title_with_a_very_long_url() -> None:
     message = slack_message(make_document(link="https://example.com/" + "a" * 5000))
     _validate_blocks(message)

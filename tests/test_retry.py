@@ -144,7 +144,8 @@ def test_max_age_is_24_hours() -> None:
         (timedelta(0), 1, "pending"),
         (timedelta(hours=12), 8, "pending"),
         (timedelta(hours=23, minutes=59), 1, "pending"),  # 1 s ± 20 % still fits
-        (timedelta(hours=23), 9, "failed"),  # the next step (≥ 8 h) would be past 24 h
+        # the next step (≥ 8 h) would be past 24 h: one last attempt at the 24 h mark
+        (timedelta(hours=23), 9, "pending"),
         (timedelta(hours=24, seconds=1), 1, "failed"),
         (timedelta(days=3), 2, "failed"),
     ],
@@ -168,7 +169,13 @@ def test_custom_max_age() -> None:
     rng = random.Random(3)
     now = CREATED + timedelta(minutes=10)
     found = next_step(RETRY, 4, CREATED, now, rng, max_age=timedelta(minutes=11))
-    assert found.state == "failed"  # 120 s ± 20 % from now is past 11 min
+    # 120 s ± 20 % from now is past 11 min: the last attempt comes at the window's end
+    assert found.state == "pending"
+    assert found.next_attempt_at == CREATED + timedelta(minutes=11)
+    at_end = next_step(
+        RETRY, 5, CREATED, CREATED + timedelta(minutes=11), rng, max_age=timedelta(minutes=11)
+    )
+    assert at_end.state == "failed"
     found = next_step(RETRY, 4, CREATED, now, random.Random(3), max_age=timedelta(hours=1))
     assert found.state == "pending"
 
@@ -201,3 +208,19 @@ def test_a_delivery_retried_on_schedule_gives_up_within_a_day() -> None:
     assert now - CREATED <= MAX_AGE
     assert now - CREATED > MAX_AGE / 2  # kept trying for most of the day
     assert attempts >= len(SCHEDULE) - 2
+
+
+def test_retries_cover_the_whole_window_with_a_last_attempt_at_its_end() -> None:
+    """The schedule sums to about 18 h; a receiver down for 20 h must still get its alert."""
+    rng = random.Random(3)
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    now, attempts, last = created, 0, None
+    while True:
+        attempts += 1
+        step = next_step(SendResult("retry", "HTTP 503"), attempts, created, now, rng)
+        if step.state == "failed":
+            break
+        assert step.next_attempt_at is not None and step.next_attempt_at > now
+        last = now = step.next_attempt_at
+    assert last == created + timedelta(hours=24)
+    assert "gave up" in step.reason

@@ -43,11 +43,6 @@ class Row:
     xfail: str | None = None  # a suspected bug: the reason
 
 
-_SPACELESS_BUG = (
-    "terms in Hangul/Han become Substring(fold(term).strip()), a raw substring test on the "
-    "folded text, so quotes, hyphens and punctuation between the words do matter"
-)
-
 ROWS = [
     # --- any -------------------------------------------------------------------------------------
     Row(
@@ -246,8 +241,6 @@ ROWS = [
         title="Gene\u0300ve",
         matched=["geneve"],
         hits={("geneve", "title")},
-        xfail="FieldText.of tokenises the raw text when folding changes its length, so a "
-        "decomposed accent (NFD) splits 'Gene\u0300ve' into 'gene' + 've'",
     ),
     Row(
         "curly-quotes-in-rule",
@@ -290,8 +283,6 @@ ROWS = [
         title="tro\u200bops",
         matched=["troops"],
         hits={("troops", "title")},
-        xfail="FieldText.of tokenises the raw text when folding changes its length, so a "
-        "zero-width space splits 'tro\u200bops' into 'tro' + 'ops'",
     ),
     # --- other scripts ---------------------------------------------------------------------------
     Row(
@@ -344,7 +335,6 @@ ROWS = [
         title="‘북한군’ 파병 확인",
         matched=["북한군 파병"],
         hits={("북한군 파병", "title")},
-        xfail=_SPACELESS_BUG,
     ),
     Row(
         "hangul-curly-quotes-in-rule",
@@ -352,7 +342,6 @@ ROWS = [
         title="북한군 파병 확인",
         matched=["북한군 파병"],
         hits={("북한군 파병", "title")},
-        xfail=_SPACELESS_BUG,
     ),
     Row(
         "hangul-hyphen-in-text",
@@ -360,7 +349,6 @@ ROWS = [
         title="북한군-파병 확인",
         matched=["북한군 파병"],
         hits={("북한군 파병", "title")},
-        xfail=_SPACELESS_BUG,
     ),
     # --- word boundaries -------------------------------------------------------------------------
     Row("war-not-warning", {"any": ["war"]}, title="A warning was issued"),

@@ -259,11 +259,6 @@ def test_phrase_spans_point_into_the_original_text(
     assert text[start:end] == original
 
 
-@pytest.mark.xfail(
-    reason="phrase_spans tokenises the raw text, so a decomposed (NFD) accent splits the word "
-    "and the phrase that tokens()/rules match is not found for highlighting",
-    strict=True,
-)
 def test_phrase_spans_finds_decomposed_accents() -> None:
     text = "Talks in Gene\u0300ve today"
     assert tokens(text) == ["talks", "in", "geneve", "today"]
@@ -323,11 +318,6 @@ def test_truncate_properties(text: str, limit: int) -> None:
     assert kept == kept.rstrip()
 
 
-@pytest.mark.xfail(
-    reason="truncate strips trailing combining marks but keeps their base letter, so the cut "
-    "lands inside a combining sequence and 'é' is shown as 'e'",
-    strict=True,
-)
 @pytest.mark.parametrize("limit", [6, 7])
 def test_truncate_cuts_at_a_grapheme_boundary(limit: int) -> None:
     text = "abcde\u0301fghij"  # 'abcdé' with a decomposed accent

@@ -12,7 +12,7 @@ from typing import Any
 
 import snowballstemmer
 
-from monitor.text import fold
+from monitor.text import fold, token_spans
 
 _TOKEN = re.compile(r"[^\W_]+")
 _SNOWBALL = {
@@ -108,31 +108,11 @@ class FieldText:
     @classmethod
     def of(cls, display: str) -> FieldText:
         folded = fold(display)
-        if len(folded) == len(display):
-            return cls(display, folded, _TOKEN.findall(folded))
-        text = cls(display, folded, [])
-        text.tokens, text._spans = text._tokens_with_spans()
-        return text
-
-    def _tokens_with_spans(self) -> tuple[list[str], list[tuple[int, int]]]:
-        tokens: list[str] = []
-        spans: list[tuple[int, int]] = []
-        if len(self.folded) == len(self.display):
-            # Folding kept every character in place (the usual case), so spans found in
-            # the folded text are spans of the displayed text too.
-            for found in _TOKEN.finditer(self.folded):
-                tokens.append(found.group())
-                spans.append(found.span())
-        else:
-            for found in _TOKEN.finditer(self.display):
-                for token in _TOKEN.findall(fold(found.group())):
-                    tokens.append(token)
-                    spans.append(found.span())
-        return tokens, spans
+        return cls(display, folded, _TOKEN.findall(folded))
 
     def spans(self) -> list[tuple[int, int]]:
         if self._spans is None:
-            self._spans = self._tokens_with_spans()[1]
+            self._spans = [(start, end) for _, start, end in token_spans(self.display)]
         return self._spans
 
     def token_positions(self) -> dict[str, list[int]]:

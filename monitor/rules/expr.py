@@ -164,19 +164,21 @@ class Prefix:
 
 @dataclass(frozen=True, slots=True)
 class Substring:
-    """A term in a script without spaces, found inside the folded text."""
+    """Words of a script written without spaces (Han, kana) or with attached particles
+    (Hangul): each word must lie inside one token, the words in consecutive tokens."""
 
-    text: str
+    words: tuple[str, ...]
     field: str | None = None
 
     def evaluate(self, scope: Scope) -> list[Found] | None:
+        label = " ".join(self.words)
+        width = len(self.words)
         found: list[Found] = []
         for name, text in scope.of(self.field):
-            start = text.folded.find(self.text)
-            while start >= 0:
-                first, last = _tokens_at(text, start, start + len(self.text))
-                found.append(Found(self.text, name, first, last))
-                start = text.folded.find(self.text, start + 1)
+            tokens = text.tokens
+            for start in range(len(tokens) - width + 1):
+                if all(word in tokens[start + i] for i, word in enumerate(self.words)):
+                    found.append(Found(label, name, start, start + width - 1))
         return found or None
 
 

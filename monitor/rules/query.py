@@ -40,7 +40,7 @@ def term(text: str, exact: bool, field: str | None = None, slop: int = 0) -> Exp
     if not words:
         raise RuleError(f"{text!r} has no letters or digits to match")
     if any(is_spaceless(word) for word in words):
-        return Substring(fold(text).strip(), field)
+        return Substring(words, field)
     return Words(words, exact, field, slop)
 
 
