@@ -111,15 +111,18 @@ def _best(groups: Groups) -> Groups:
 
 
 @dataclass
+class _Postings:
+    single: list[int] = field(default_factory=list)  # rules with one group: candidates now
+    multi: list[tuple[int, int]] = field(default_factory=list)  # (rule, group bit)
+
+
+@dataclass
 class _Index:
     """Postings from anchor to rules, one dict per anchor kind (token, key, prefix). A rule
     with one group is a candidate as soon as one of its anchors is present; a rule with
     several groups needs an anchor from each, tracked as a bitmask."""
 
-    single: dict[str, dict[str, list[int]]] = field(
-        default_factory=lambda: {"t": {}, "k": {}, "p": {}}
-    )
-    multi: dict[str, dict[str, list[tuple[int, int]]]] = field(
+    postings: dict[str, dict[str, _Postings]] = field(
         default_factory=lambda: {"t": {}, "k": {}, "p": {}}
     )
     full: dict[int, int] = field(default_factory=dict)  # rule → bitmask of all its groups
@@ -130,10 +133,11 @@ class _Index:
         self.full[rule] = (1 << len(groups)) - 1
         for bit, group in enumerate(groups):
             for kind, value in group:
+                postings = self.postings[kind].setdefault(value, _Postings())
                 if len(groups) == 1:
-                    self.single[kind].setdefault(value, []).append(rule)
+                    postings.single.append(rule)
                 else:
-                    self.multi[kind].setdefault(value, []).append((rule, bit))
+                    postings.multi.append((rule, bit))
                 if kind == "p":
                     self.prefix_lengths.add(len(value))
 
@@ -200,12 +204,13 @@ class RuleSet:
         chosen = set(index.always)
         satisfied: dict[int, int] = {}
         for kind, present in (("t", tokens), ("k", keys), ("p", prefixes)):
-            single, multi = index.single[kind], index.multi[kind]
+            by_value = index.postings[kind]
             for value in present:
-                rules = single.get(value)
-                if rules:
-                    chosen.update(rules)
-                for rule, bit in multi.get(value, ()):
+                postings = by_value.get(value)
+                if postings is None:
+                    continue
+                chosen.update(postings.single)
+                for rule, bit in postings.multi:
                     satisfied[rule] = satisfied.get(rule, 0) | (1 << bit)
         chosen.update(rule for rule, mask in satisfied.items() if mask == index.full[rule])
         return sorted(chosen)
