@@ -5,6 +5,7 @@ Knows nothing of how the config is used.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -14,6 +15,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -33,6 +35,7 @@ DEFAULT_PATH = "./config/monitor.yaml"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_NOT_A_DURATION = "is not a duration like 30s, 5m, 2h or 7d"
 
 
 def parse_duration(value: object) -> timedelta:
@@ -42,13 +45,42 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, bool):
         raise ValueError("expected a duration like 30s, 5m, 2h or 7d")
     if isinstance(value, int | float):
-        return timedelta(seconds=value)
+        return _from_seconds(value, value)
     if isinstance(value, str) and (found := _DURATION.match(value)):
-        return timedelta(seconds=float(found.group(1)) * _UNITS[found.group(2)])
-    raise ValueError(f"{value!r} is not a duration like 30s, 5m, 2h or 7d")
+        return _from_seconds(float(found.group(1)) * _UNITS[found.group(2)], value)
+    raise ValueError(f"{value!r} {_NOT_A_DURATION}")
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+def _from_seconds(seconds: float, written: object) -> timedelta:
+    # timedelta raises OverflowError beyond ±999999999 days and for ±inf; pydantic only turns
+    # ValueError into a validation error, so anything else would escape as a traceback.
+    if isinstance(seconds, float) and math.isnan(seconds):
+        raise ValueError(f"{written!r} {_NOT_A_DURATION}")
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        limit = f"at most {timedelta.max.days} days"
+        sentence = "must not be negative" if seconds < 0 else f"is too long ({limit})"
+        raise ValueError(f"{written!r} {sentence}") from None
+
+
+def _longer_than_zero(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return value
+
+
+def _not_negative(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError("must not be negative")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_longer_than_zero)]
+# Jitter and backfill: zero is a real choice (no spread, no backlog alerts).
+DurationOrZero = Annotated[
+    timedelta, BeforeValidator(parse_duration), AfterValidator(_not_negative)
+]
 
 
 class _Model(BaseModel):
@@ -56,20 +88,35 @@ class _Model(BaseModel):
 
 
 def _check_http_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    # None of these messages may quote the URL: for notifiers it carries a token. urlsplit's
+    # own errors quote the host, so they are replaced rather than passed on.
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL with a host")
     if "\\" in url:
         raise ValueError("must not contain a backslash")
     return url
 
 
+def _check_notifier_url(url: SecretStr) -> SecretStr:
+    # An empty URL is not a mistake: it switches the notifier off (_switch_off_empty_notifiers).
+    if url.get_secret_value():
+        _check_http_url(url.get_secret_value())
+    return url
+
+
+NotifierUrl = Annotated[SecretStr, AfterValidator(_check_notifier_url)]
+
+
 class PollSettings(_Model):
     interval: Duration = timedelta(minutes=5)
-    jitter: Duration = timedelta(seconds=30)
+    jitter: DurationOrZero = timedelta(seconds=30)
     timeout: Duration = timedelta(seconds=20)
     concurrency: int = Field(default=20, ge=1, le=500)
-    backfill: Duration = timedelta(hours=24)
+    backfill: DurationOrZero = timedelta(hours=24)
     max_body: int = Field(default=10 * 1024 * 1024, ge=1024)
 
 
@@ -114,14 +161,14 @@ class ConsoleNotifier(_Model):
 
 class WebhookNotifier(_Model):
     type: Literal["webhook"]
-    url: SecretStr
+    url: NotifierUrl
     secret: SecretStr | None = None
     timeout: Duration = timedelta(seconds=15)
 
 
 class SlackNotifier(_Model):
     type: Literal["slack"]
-    url: SecretStr
+    url: NotifierUrl
     timeout: Duration = timedelta(seconds=15)
 
 
@@ -183,31 +230,32 @@ def load(path: str | Path, environ: dict[str, str] | None = None) -> Config:
 
 def loads(text: str, where: str, environ: os._Environ[str] | dict[str, str]) -> Config:
     tree = _parse_yaml(text, where)
-    problems: list[str] = []
-    expanded = _expand(
-        tree,
-        (),
-        environ,
-        lambda path, message: problems.append(
-            f"{where}:{_line_of(tree, path)}: {_dotted(path)}: {message}"
-        ),
-    )
+    missing: list[Problem] = []
+    expanded = _expand(tree, (), environ, lambda path, message: missing.append((path, message)))
     if not isinstance(expanded, dict):
         raise ConfigError([f"{where}:1: the config must be a mapping of settings"])
-    disabled = _switch_off_empty_notifiers(expanded)
-    data = {**expanded, "disabled_notifiers": disabled}
-    config: Config | None = None
-    try:
-        config = Config.model_validate(data)
-    except ValidationError as error:
-        problems.extend(_describe(error, tree, where))
-    problems.extend(
-        f"{where}:{_line_of(tree, path)}: {_dotted(path)}: {message}"
-        for path, message in _cross_checks(expanded, config)
-    )
+    unknown = {path for path, _ in missing}
+    config, invalid = _validate(expanded)
+    # A missing variable leaves an empty string behind, so whatever else fails at that place
+    # follows from it; the missing variable is the one problem worth reading there.
+    found = [*invalid, *_cross_checks(expanded, config, unknown)]
+    problems = [*missing, *((path, message) for path, message in found if path not in unknown)]
     if problems or config is None:
-        raise ConfigError(sorted(problems, key=_line_number))
+        raise ConfigError(sorted(_located(problems, tree, where), key=_line_number))
     return config
+
+
+def _located(problems: Iterable[Problem], tree: Any, where: str) -> Iterator[str]:
+    for path, message in problems:
+        yield f"{where}:{_line_of(tree, path)}: {_dotted(path) or 'config'}: {message}"
+
+
+def _validate(data: dict[str, Any]) -> tuple[Config | None, list[Problem]]:
+    disabled = _switch_off_empty_notifiers(data)
+    try:
+        return Config.model_validate({**data, "disabled_notifiers": disabled}), []
+    except ValidationError as error:
+        return None, list(_describe(error))
 
 
 def _line_number(problem: str) -> int:
@@ -255,6 +303,7 @@ def _duplicate_key_sentence(message: str) -> str:
 
 
 Path_ = tuple[str | int, ...]
+Problem = tuple[Path_, str]
 _M = TypeVar("_M", bound=BaseModel)
 
 
@@ -293,24 +342,68 @@ def _switch_off_empty_notifiers(data: dict[str, Any]) -> list[str]:
     ]
 
 
-def _cross_checks(data: dict[str, Any], config: Config | None) -> Iterator[tuple[Path_, str]]:
+def _cross_checks(
+    data: dict[str, Any], config: Config | None, unknown: set[Path_]
+) -> Iterator[Problem]:
+    """Checks across items. Names come from the raw data, so an item with some other
+    mistake still counts; `unknown` holds the places whose ${VAR} was not set."""
     feeds = _valid_items(data, "feeds", FeedConfig)
     rules = _valid_items(data, "rules", RuleConfig)
     notifiers = data.get("notifiers") if isinstance(data.get("notifiers"), dict) else {}
-    yield from _duplicates([(i, f.display_name()) for i, f in feeds], "feeds", "feed")
-    yield from _duplicates([(i, r.name) for i, r in rules], "rules", "rule")
-    feed_names = {f.display_name() for _, f in feeds}
+    feed_names = _raw_names(data, "feeds", _raw_feed_name, unknown)
+    yield from _duplicates(feed_names, "feeds", "feed")
+    yield from _duplicates(_raw_names(data, "rules", _raw_name, unknown), "rules", "rule")
     for index, rule in rules:
-        yield from _rule_problems(("rules", index), rule, set(notifiers or ()), feed_names)
+        yield from _rule_problems(
+            ("rules", index), rule, set(notifiers or ()), {name for _, name in feed_names}
+        )
     if config is not None:
         for index, feed in feeds:
             if config.poll.timeout > config.feed_interval(feed):
                 yield ("feeds", index, "interval"), "is shorter than poll.timeout"
 
 
+def _raw_names(
+    data: dict[str, Any],
+    key: str,
+    name_of: Callable[[Path_, dict[str, Any], set[Path_]], str | None],
+    unknown: set[Path_],
+) -> list[tuple[int, str]]:
+    items = data.get(key)
+    if not isinstance(items, list):
+        return []
+    named = []
+    for index, raw in enumerate(items):
+        name = name_of((key, index), raw, unknown) if isinstance(raw, dict) else None
+        if name is not None:
+            named.append((index, name))
+    return named
+
+
+def _raw_feed_name(place: Path_, raw: dict[str, Any], unknown: set[Path_]) -> str | None:
+    """FeedConfig.display_name() for an item that may not validate."""
+    if raw.get("name", "") != "" or (*place, "name") in unknown:
+        return _raw_name(place, raw, unknown)
+    url = raw.get("url")
+    if not isinstance(url, str) or (*place, "url") in unknown:
+        return None
+    try:
+        return slug_of_host(url)
+    except ValueError:  # urlsplit rejects some malformed hosts; validation reports those
+        return None
+
+
+def _raw_name(place: Path_, raw: dict[str, Any], unknown: set[Path_]) -> str | None:
+    """An item's `name`; None when it cannot be told: not a string, or an unset ${VAR}."""
+    name = raw.get("name")
+    if not isinstance(name, str) or not name or (*place, "name") in unknown:
+        return None
+    return name
+
+
 def _rule_problems(
     place: Path_, rule: RuleConfig, notifiers: set[str], feeds: set[str]
-) -> Iterator[tuple[Path_, str]]:
+) -> Iterator[Problem]:
     from monitor.rules.query import RuleError, query_rule, regex_rule
 
     if not (rule.any or rule.all or rule.query or rule.regex):
@@ -340,9 +433,7 @@ def _rule_problems(
             yield (*place, "feeds", position), f"rule {rule.name!r} names unknown feed {feed!r}"
 
 
-def _duplicates(
-    names: Iterable[tuple[int, str]], section: str, noun: str
-) -> Iterator[tuple[Path_, str]]:
+def _duplicates(names: Iterable[tuple[int, str]], section: str, noun: str) -> Iterator[Problem]:
     seen: set[str] = set()
     for index, name in names:
         if name in seen:
@@ -350,15 +441,12 @@ def _duplicates(
         seen.add(name)
 
 
-def _describe(error: ValidationError, tree: Any, where: str) -> list[str]:
-    problems = []
+def _describe(error: ValidationError) -> Iterator[Problem]:
     for detail in error.errors():
         path = _without_union_tag(tuple(detail["loc"]))
         if path and path[-1] == "disabled_notifiers":
             continue
-        message = _plain_message(detail)
-        problems.append(f"{where}:{_line_of(tree, path)}: {_dotted(path) or 'config'}: {message}")
-    return problems
+        yield path, _plain_message(detail)
 
 
 def _plain_message(detail: Any) -> str:
@@ -369,6 +457,8 @@ def _plain_message(detail: Any) -> str:
         return "is required"
     if kind == "union_tag_invalid":
         return "type must be one of: console, webhook, slack"
+    if kind == "union_tag_not_found":
+        return "type is required: one of console, webhook, slack"
     message = str(detail["msg"])
     return message.removeprefix("Value error, ")
 
