@@ -116,3 +116,60 @@ def test_every_command_has_help_and_a_readme_entry(command: str, tmp_path: Path)
     assert "Usage: news-monitor" in result.stdout
     readme = (REPO / "README.md").read_text()
     assert f"`news-monitor {command}" in readme, f"README does not document {command}"
+
+
+def test_dry_run_explains_text_and_replays_stored_history(tmp_path: Path) -> None:
+    from tests.feeds import rss20, story
+    from tests.loopback import FeedServer
+
+    server = FeedServer()
+    try:
+        server.publish(
+            "/f.xml",
+            rss20(
+                [
+                    story("s1", "Pyongyang sends more soldiers to Kursk"),
+                    story("s2", "Quiet day on the markets"),
+                ]
+            ),
+        )
+        config = tmp_path / "c.yaml"
+        config.write_text(f"""
+storage: {tmp_path / "m.db"}
+feeds: [{{url: "{server.url}/f.xml", name: wire, tags: [korea]}}]
+rules:
+  - {{name: dprk, query: '(Pyongyang OR "North Korea") AND soldier'}}
+  - {{name: scoped, any: [markets], tags: [finance]}}
+notifiers: {{console: {{type: console}}}}
+""")
+        text = run_cli(
+            "test",
+            "-c",
+            str(config),
+            "--text",
+            "North Korea sends a soldier to Kursk",
+            cwd=tmp_path,
+        )
+        assert text.returncode == 0, text.stderr
+        assert "✔ dprk: matched north korea, soldier" in text.stdout
+        assert "title: **North Korea** sends a **soldier** to Kursk" in text.stdout
+        assert not (tmp_path / "m.db").exists()  # a dry run stores nothing
+
+        missing = run_cli("test", "-c", str(config), "--since", "7d", cwd=tmp_path)
+        assert missing.returncode == 1
+        assert "there is no database" in missing.stderr
+
+        assert run_cli("poll", "-c", str(config), cwd=tmp_path).returncode == 0
+        replay = run_cli("test", "-c", str(config), "--since", "7d", cwd=tmp_path)
+        assert replay.returncode == 0, replay.stderr
+        assert "✔ dprk: matched pyongyang, soldier" in replay.stdout
+        assert "**soldiers**" in replay.stdout  # the inflected form, as the feed wrote it
+        # "markets" matches, but the rule is scoped to tags the feed does not have.
+        assert "scoped" not in replay.stdout
+        assert replay.stdout.strip().endswith("1 of 2 items match 2 rules.")
+
+        unknown = run_cli("test", "-c", str(config), "--text", "x", "--rule", "nope", cwd=tmp_path)
+        assert unknown.returncode == 1
+        assert unknown.stderr.strip() == "news-monitor: there is no rule named 'nope' in the config"
+    finally:
+        server.close()
