@@ -8,12 +8,12 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
 
 import httpx
 
 from monitor import logs
 from monitor.clock import utcnow
+from monitor.closing import AsyncClosing
 from monitor.config import Config, FeedConfig
 from monitor.fetch import USER_AGENT, Fetcher
 from monitor.notify import Notifier, build_notifiers
@@ -24,7 +24,7 @@ log = logs.get("app")
 
 
 @dataclass
-class App:
+class App(AsyncClosing):
     config: Config
     store: Store
     fetcher: Fetcher
@@ -39,17 +39,6 @@ class App:
 
     def targets(self) -> dict[str, tuple[str, ...]]:
         return {rule.name: self.config.rule_targets(rule) for rule in self.config.rules}
-
-    async def __aenter__(self) -> App:
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         await self.fetcher.close()

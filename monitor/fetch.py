@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from types import TracebackType
 
 import httpx
 
 from monitor import __version__
+from monitor.closing import AsyncClosing
 from monitor.models import FeedState, FetchResult
 
 USER_AGENT = f"news-monitor/{__version__} (+https://github.com/news-monitor; feed alerting)"
@@ -22,7 +22,7 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
-class Fetcher:
+class Fetcher(AsyncClosing):
     def __init__(self, timeout: float, concurrency: int, max_body: int) -> None:
         self.timeout = timeout
         self.max_body = max_body
@@ -36,17 +36,6 @@ class Fetcher:
             # Only encodings whose decoded size we can bound while streaming.
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
         )
-
-    async def __aenter__(self) -> Fetcher:
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         await self._client.aclose()
