@@ -76,10 +76,22 @@ def fold(text: str) -> str:
         return text.lower()
     text = unicodedata.normalize("NFKC", text)
     text = "".join(char for char in text if not _is_format_char(char)).casefold()
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
     # Recompose so Hangul syllables (split into jamo by NFKD) compare as written.
-    return unicodedata.normalize("NFC", stripped)
+    return unicodedata.normalize("NFC", _strip_accents(unicodedata.normalize("NFKD", text)))
+
+
+def _strip_accents(decomposed: str) -> str:
+    """Drop accents, except where Cyrillic spells a different letter with one: й is not и
+    and ї is not і (dictionaries would not know the word); ё still folds to е."""
+    kept: list[str] = []
+    base = ""
+    for char in decomposed:
+        if not unicodedata.combining(char):
+            kept.append(char)
+            base = char
+        elif "\u0400" <= base <= "\u04ff" and not (char == "\u0308" and base in "еЕ"):
+            kept.append(char)
+    return "".join(kept)
 
 
 def tokens(text: str) -> list[str]:

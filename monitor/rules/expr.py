@@ -190,8 +190,11 @@ class Pattern:
     source: str
     compiled: Any
     field: str | None = None
+    whole_words: bool = False  # Lucene's /regex/: each word must match it entirely
 
     def evaluate(self, scope: Scope) -> list[Found] | None:
+        if self.whole_words:
+            return self._words(scope)
         found: list[Found] = []
         for name, text in scope.of(self.field):
             try:
@@ -199,6 +202,19 @@ class Pattern:
                     if hit.end() > hit.start():
                         first, last = _tokens_at(text, hit.start(), hit.end())
                         found.append(Found(hit.group(), name, first, last))
+            except TimeoutError:
+                scope.regex_timeouts.append(self.source)
+        return found or None
+
+    def _words(self, scope: Scope) -> list[Found] | None:
+        found: list[Found] = []
+        for name, text in scope.of(self.field):
+            try:
+                for token, positions in text.token_positions().items():
+                    if self.compiled.fullmatch(token, timeout=REGEX_TIMEOUT):
+                        start, end = text.span(positions[0], positions[0])
+                        label = text.display[start:end]  # the word as the feed wrote it
+                        found.extend(Found(label, name, p, p) for p in positions)
             except TimeoutError:
                 scope.regex_timeouts.append(self.source)
         return found or None

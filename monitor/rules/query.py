@@ -65,9 +65,13 @@ def regex_rule(patterns: tuple[str, ...]) -> Expr:
     return Bool(should=tuple(compiled))
 
 
+# Typographic and national quotation marks work as phrase quotes, as users type them.
+_QUOTES = str.maketrans({c: '"' for c in "\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb"})
+
+
 def query_rule(text: str, exact: bool) -> Expr:
     try:
-        parsed = lucene.parse(text)
+        parsed = lucene.parse(text.translate(_QUOTES))
     except (LuqumParseError, ValueError, TypeError) as error:
         raise RuleError(f"query does not parse: {_plain(str(error))}") from None
     return _Translator(exact).convert(parsed, None)
@@ -122,11 +126,13 @@ class _Translator:
     _FieldGroup = _Group
 
     def _Regex(self, node: tree.Regex, field: str | None) -> Expr:
-        pattern = regex_rule((node.value.strip("/"),))
-        assert isinstance(pattern, Bool)
-        only = pattern.should[0]
-        assert isinstance(only, Pattern)
-        return Pattern(only.source, only.compiled, field)
+        # Lucene applies /regex/ to whole words, unlike a rule's `regex:` list.
+        source = node.value.strip("/")
+        try:
+            compiled = regex.compile(source, regex.IGNORECASE | regex.V1)
+        except regex.error as error:
+            raise RuleError(f"regex {source!r} does not compile: {error}") from None
+        return Pattern(source, compiled, field, whole_words=True)
 
     def _Boost(self, node: tree.Boost, field: str | None) -> Expr:
         return self.convert(node.expr, field)  # boosts rank results; alerts have no ranking
