@@ -404,6 +404,7 @@ def _raw_name(place: Path_, raw: dict[str, Any], unknown: set[Path_]) -> str | N
 def _rule_problems(
     place: Path_, rule: RuleConfig, notifiers: set[str], feeds: set[str]
 ) -> Iterator[Problem]:
+    # Imported here: the rules package imports this module for RuleConfig.
     from monitor.rules.query import RuleError, query_rule, regex_rule
 
     if not (rule.any or rule.all or rule.query or rule.regex):

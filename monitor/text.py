@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 
 # Tokens are runs of letters and digits by Unicode's rules, so Cyrillic and Hangul
 # tokenise as English does; underscore is a separator, not a letter.
-_TOKEN = re.compile(r"[^\W_]+")
+TOKEN = re.compile(r"[^\W_]+")
 _WHITESPACE = re.compile(r"\s+")
 # C0/C1 controls other than tab and newline forge log lines and break JSON consumers.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -96,12 +96,7 @@ def _strip_accents(decomposed: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """Folded word tokens: punctuation, hyphens and quotes separate words, never matter."""
-    return _TOKEN.findall(fold(text))
-
-
-def token_string(text: str) -> str:
-    """Tokens joined by single spaces and padded, so a phrase is a plain substring test."""
-    return " " + " ".join(tokens(text)) + " "
+    return TOKEN.findall(fold(text))
 
 
 def token_spans(text: str) -> list[tuple[str, int, int]]:
@@ -109,14 +104,14 @@ def token_spans(text: str) -> list[tuple[str, int, int]]:
     even where folding changed lengths (decomposed accents, ligatures)."""
     folded = fold(text)
     if len(folded) == len(text):
-        return [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(folded)]
+        return [(m.group(), m.start(), m.end()) for m in TOKEN.finditer(folded)]
     pieces = [fold(char) for char in text]
     if "".join(pieces) != folded:  # folding joined characters: spans only approximate
-        return [(m.group(), 0, len(text)) for m in _TOKEN.finditer(folded)]
+        return [(m.group(), 0, len(text)) for m in TOKEN.finditer(folded)]
     owner = [index for index, piece in enumerate(pieces) for _ in piece]
     return [
         (m.group(), owner[m.start()], _end_of(owner[m.end() - 1], text))
-        for m in _TOKEN.finditer(folded)
+        for m in TOKEN.finditer(folded)
     ]
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.text import clean, fold, html_to_text, phrase_spans, token_string, tokens, truncate
+from monitor.text import clean, fold, html_to_text, phrase_spans, tokens, truncate
 
 # --- fold ----------------------------------------------------------------------------------------
 
@@ -47,7 +47,7 @@ def test_fold_keeps_hangul_syllables_composed() -> None:
     assert len(fold("북한군")) == 3
 
 
-# --- tokens and token_string ---------------------------------------------------------------------
+# --- tokens ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -76,25 +76,6 @@ def test_fold_keeps_hangul_syllables_composed() -> None:
 )
 def test_tokens(text: str, expected: list[str]) -> None:
     assert tokens(text) == expected
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("", "  "),
-        ("North-Korean   troops!", " north korean troops "),
-        ("“Red line”", " red line "),
-        ("Genève", " geneve "),
-    ],
-)
-def test_token_string(text: str, expected: str) -> None:
-    assert token_string(text) == expected
-
-
-def test_token_string_makes_phrases_plain_substrings() -> None:
-    haystack = token_string("Reports of NORTH-KOREAN troops near Kursk")
-    assert " north korean troops " in haystack
-    assert " war " not in token_string("a warning was issued")
 
 
 # --- html_to_text --------------------------------------------------------------------------------
@@ -437,4 +418,4 @@ def test_tokens_ignore_all_changes_at_once(words: list[str], data: st.DataObject
     ]
     text = pieces[0] + "".join(s + p for s, p in zip(separators, pieces[1:], strict=True))
     assert tokens(text) == tokens(" ".join(words))
-    assert token_string(text) == " " + " ".join(w.lower() for w in words) + " "
+    assert tokens(text) == [w.lower() for w in words]

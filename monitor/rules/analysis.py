@@ -5,16 +5,14 @@ with the character span of every token in the text as displayed.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 import snowballstemmer
 
-from monitor.text import fold, token_spans
+from monitor.text import TOKEN, fold, token_spans
 
-_TOKEN = re.compile(r"[^\W_]+")
 _SNOWBALL = {
     "ar": "arabic", "hy": "armenian", "eu": "basque", "ca": "catalan", "cs": "czech",
     "da": "danish", "nl": "dutch", "en": "english", "eo": "esperanto", "et": "estonian",
@@ -108,7 +106,7 @@ class FieldText:
     @classmethod
     def of(cls, display: str) -> FieldText:
         folded = fold(display)
-        return cls(display, folded, _TOKEN.findall(folded))
+        return cls(display, folded, TOKEN.findall(folded))
 
     def spans(self) -> list[tuple[int, int]]:
         if self._spans is None:

@@ -56,13 +56,14 @@ def keyword_rule(
 
 
 def regex_rule(patterns: tuple[str, ...]) -> Expr:
-    compiled = []
-    for source in patterns:
-        try:
-            compiled.append(Pattern(source, regex.compile(source, regex.IGNORECASE | regex.V1)))
-        except regex.error as error:
-            raise RuleError(f"regex {source!r} does not compile: {error}") from None
-    return Bool(should=tuple(compiled))
+    return Bool(should=tuple(Pattern(source, _compile(source)) for source in patterns))
+
+
+def _compile(source: str) -> Any:
+    try:
+        return regex.compile(source, regex.IGNORECASE | regex.V1)
+    except regex.error as error:
+        raise RuleError(f"regex {source!r} does not compile: {error}") from None
 
 
 # Typographic and national quotation marks work as phrase quotes, as users type them.
@@ -128,11 +129,7 @@ class _Translator:
     def _Regex(self, node: tree.Regex, field: str | None) -> Expr:
         # Lucene applies /regex/ to whole words, unlike a rule's `regex:` list.
         source = node.value.strip("/")
-        try:
-            compiled = regex.compile(source, regex.IGNORECASE | regex.V1)
-        except regex.error as error:
-            raise RuleError(f"regex {source!r} does not compile: {error}") from None
-        return Pattern(source, compiled, field, whole_words=True)
+        return Pattern(source, _compile(source), field, whole_words=True)
 
     def _Boost(self, node: tree.Boost, field: str | None) -> Expr:
         return self.convert(node.expr, field)  # boosts rank results; alerts have no ranking

@@ -230,7 +230,7 @@ class RuleSet:
                 continue
             language = self._language(rule, text.language)
             scope = scopes.get(language) or scopes.setdefault(
-                language, Scope(text.fields, language, [])
+                language, Scope(text.fields, language)
             )
             found = rule.expr.evaluate(scope)
             if found is not None:
