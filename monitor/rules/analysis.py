@@ -101,7 +101,8 @@ class FieldText:
     _spans: list[tuple[int, int]] | None = None
     _by_token: dict[str, list[int]] | None = None
     _sorted: list[str] | None = None
-    _by_key: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    _token_set: frozenset[str] | None = None
+    _found: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, display: str) -> FieldText:
@@ -110,7 +111,10 @@ class FieldText:
 
     def spans(self) -> list[tuple[int, int]]:
         if self._spans is None:
-            self._spans = [(start, end) for _, start, end in token_spans(self.display)]
+            if len(self.folded) == len(self.display):  # folding kept every offset
+                self._spans = [m.span() for m in TOKEN.finditer(self.folded)]
+            else:
+                self._spans = [(start, end) for _, start, end in token_spans(self.display)]
         return self._spans
 
     def token_positions(self) -> dict[str, list[int]]:
@@ -120,24 +124,29 @@ class FieldText:
                 self._by_token.setdefault(token, []).append(position)
         return self._by_token
 
+    def positions_of(self, token: str) -> list[int]:
+        """Where `token` occurs. Rules ask about a few tokens of a field, so these are
+        found one token at a time by C-level list scans, not by indexing every token."""
+        if self._by_token is not None:
+            return self._by_token.get(token, [])
+        if self._token_set is None:
+            self._token_set = frozenset(self.tokens)
+        if token not in self._token_set:
+            return []
+        found = self._found.get(token)
+        if found is None:
+            found = self._found[token] = []
+            index = self.tokens.index
+            position = -1
+            for _ in range(self.tokens.count(token)):
+                position = index(token, position + 1)
+                found.append(position)
+        return found
+
     def sorted_tokens(self) -> list[str]:
         if self._sorted is None:
             self._sorted = sorted(self.token_positions())
         return self._sorted
-
-    def key_positions(self, language: str) -> dict[str, list[int]]:
-        found = self._by_key.get(language)
-        if found is None:
-            keys_of = analyzer(language).keys
-            found = {}
-            for token, positions in self.token_positions().items():
-                for key in keys_of(token):
-                    if key in found:
-                        found[key] = found[key] + positions
-                    else:
-                        found[key] = positions
-            self._by_key[language] = found
-        return found
 
     def span(self, first: int, last: int) -> tuple[int, int]:
         spans = self.spans()

@@ -29,36 +29,40 @@ class Found:
 
 @dataclass(slots=True)
 class Scope:
-    """What an evaluation reads: the item's fields and the language to stem in. One per
-    item and language, shared by every rule evaluated against that item."""
+    """What an evaluation reads: the item's fields, its distinct tokens and the language to
+    stem in. One per item and language, shared by every rule evaluated against that item,
+    so the word keys are worked out once per item however many rules read them."""
 
     fields: Mapping[str, FieldText]
+    tokens: set[str]
     language: str
     _text_fields: list[tuple[str, FieldText]] | None = None
-    _keys: set[str] | None = None
-    _tokens: set[str] | None = None
+    _keys: dict[str, list[str]] | None = None
 
     def of(self, field: str | None) -> list[tuple[str, FieldText]]:
         if field is not None:
             return [(field, self.fields[field])] if field in self.fields else []
         if self._text_fields is None:
-            self._text_fields = [(n, self.fields[n]) for n in TEXT_FIELDS if n in self.fields]
+            self._text_fields = [
+                (n, self.fields[n])
+                for n in TEXT_FIELDS
+                if n in self.fields and self.fields[n].tokens
+            ]
         return self._text_fields
 
-    def has_key(self, key: str) -> bool:
-        """Whether any field holds this word key: a cheap test before a positional one."""
+    def keys(self) -> dict[str, list[str]]:
+        """Each word key in the item → the tokens that have it."""
         if self._keys is None:
-            self._keys = set()
-            for text in self.fields.values():
-                self._keys.update(text.key_positions(self.language))
-        return key in self._keys
-
-    def has_token(self, token: str) -> bool:
-        if self._tokens is None:
-            self._tokens = set()
-            for text in self.fields.values():
-                self._tokens.update(text.token_positions())
-        return token in self._tokens
+            keys_of = analyzer(self.language).keys
+            self._keys = {}
+            for token in self.tokens:
+                for key in keys_of(token):
+                    tokens = self._keys.get(key)
+                    if tokens is None:
+                        self._keys[key] = [token]
+                    else:
+                        tokens.append(token)
+        return self._keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,23 +94,51 @@ class Words:
     def label(self) -> str:
         return " ".join(self.words)
 
+    def _tokens(self, scope: Scope) -> list[list[str]] | None:
+        """For each word, the item's tokens that are it (or share its key); None as soon
+        as one word is missing."""
+        lookups = self._keys.get(scope.language) or self.lookups(scope.language)
+        tokens = []
+        if self.exact:
+            for keys in lookups:
+                here = [key for key in keys if key in scope.tokens]
+                if not here:
+                    return None
+                tokens.append(here)
+            return tokens
+        item_keys = scope.keys()
+        for keys in lookups:
+            if len(keys) == 1:
+                found = item_keys.get(keys[0])
+                if found is None:
+                    return None
+                tokens.append(found)
+                continue
+            here = [t for key in keys for t in item_keys.get(key, ())]
+            if not here:
+                return None
+            tokens.append(here)
+        return tokens
+
     def evaluate(self, scope: Scope) -> list[Found] | None:
-        lookups = self.lookups(scope.language)
-        present = scope.has_token if self.exact else scope.has_key
-        if not all(any(present(key) for key in keys) for keys in lookups):
+        tokens = self._tokens(scope)
+        if tokens is None:
             return None
         found: list[Found] = []
+        label = " ".join(self.words)
         for name, text in scope.of(self.field):
-            by = text.token_positions() if self.exact else text.key_positions(scope.language)
+            at = text.positions_of
+            if len(tokens) == 1:  # one word, the common case: every occurrence is a hit
+                found.extend(Found(label, name, p, p) for t in tokens[0] for p in at(t))
+                continue
             positions = []
-            for keys in lookups:
-                here = [p for key in keys for p in by.get(key, ())]
+            for alternatives in tokens:
+                here = [p for t in alternatives for p in at(t)]
                 if not here:
                     break
                 positions.append(here)
             else:
-                for first, last in self._occurrences(positions):
-                    found.append(Found(self.label, name, first, last))
+                found.extend(Found(label, name, a, b) for a, b in self._occurrences(positions))
         return found or None
 
     def _occurrences(self, positions: list[list[int]]) -> list[tuple[int, int]]:

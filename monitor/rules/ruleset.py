@@ -6,7 +6,7 @@ whose anchors it holds, so ten thousand rules cost little more than ten.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from monitor.models import Hit, Item, Match
@@ -59,40 +59,59 @@ def compile_rule(rule: RuleConfig) -> CompiledRule:
     )
 
 
-MAX_GROUPS = 4
-Groups = list[frozenset[Anchor]]
+Groups = list[frozenset[Anchor]]  # an item must hold at least one key of every group
+Alternatives = list[Groups]  # ... for at least one alternative
+MAX_ALTERNATIVES = 16
 
 
-def anchor_groups(expr: Expr, language: str) -> Groups | None:
-    """Groups of keys an item must hold for `expr` to have any chance: at least one key of
-    every group. None when no such groups exist (negations, regexes, substrings), and the
-    rule is evaluated for every item."""
+def anchor_alternatives(expr: Expr, language: str) -> Alternatives | None:
+    """What an item must hold for `expr` to have any chance, as alternatives of groups of
+    keys. None when nothing is required (negations, regexes, substrings), and the rule is
+    evaluated for every item. `a OR b` gives a's alternatives and b's, so a rule listing
+    four phrases is a candidate only for items holding every word of one of them."""
     if isinstance(expr, Words):
-        return [_word_anchors(word, expr.exact, language) for word in dict.fromkeys(expr.words)]
+        groups = [_word_anchors(word, expr.exact, language) for word in dict.fromkeys(expr.words)]
+        return [groups]
     if isinstance(expr, Prefix):
-        return [frozenset({("p", expr.prefix)})]
+        return [[frozenset({("p", expr.prefix)})]]
     if isinstance(expr, Substring | Pattern):
         return None
     if isinstance(expr, Near):
-        parts = [
-            g
-            for g in (anchor_groups(expr.left, language), anchor_groups(expr.right, language))
-            if g
-        ]
-        return [group for part in parts for group in part] or None
+        return _all_of([expr.left, expr.right], language)
     if expr.must:
-        parts = [g for g in (anchor_groups(c, language) for c in expr.must) if g]
-        return [group for part in parts for group in part] or None
+        return _all_of(expr.must, language)
     if not expr.should:
         return None
-    # Any one clause may match, so only a union is required: one group from each clause.
-    union: set[Anchor] = set()
+    alternatives: Alternatives = []
     for clause in expr.should:
-        groups = anchor_groups(clause, language)
-        if not groups:
+        found = anchor_alternatives(clause, language)
+        if found is None:
             return None
-        union |= sorted(groups, key=_selectivity)[0]
-    return [frozenset(union)]
+        alternatives.extend(found)
+    return alternatives if len(alternatives) <= MAX_ALTERNATIVES else _collapse(alternatives)
+
+
+def _all_of(clauses: Iterable[Expr], language: str) -> Alternatives | None:
+    """Every clause required: each alternative of one joined with each of the next.
+    Clauses that require nothing add nothing."""
+    joined: Alternatives | None = None
+    for clause in clauses:
+        found = anchor_alternatives(clause, language)
+        if found is None:
+            continue
+        if joined is None:
+            joined = found
+            continue
+        if len(joined) * len(found) > MAX_ALTERNATIVES:
+            joined, found = _collapse(joined), _collapse(found)
+        joined = [a + b for a in joined for b in found]
+    return joined
+
+
+def _collapse(alternatives: Alternatives) -> Alternatives:
+    """One alternative that every one of these implies: any key of each one's rarest group."""
+    rarest = [sorted(groups, key=_selectivity)[0] for groups in alternatives]
+    return [[frozenset().union(*rarest)]]
 
 
 def _word_anchors(word: str, exact: bool, language: str) -> frozenset[Anchor]:
@@ -106,48 +125,92 @@ def _selectivity(group: frozenset[Anchor]) -> tuple[int, int]:
     return len(group), -min(len(a[1]) + (0 if a[0] == "p" else 8) for a in group)
 
 
-def _best(groups: Groups) -> Groups:
-    return sorted(groups, key=_selectivity)[:MAX_GROUPS]
+_ANCHOR_CACHE_LIMIT = 200_000
 
 
-@dataclass
-class _Postings:
-    single: list[int] = field(default_factory=list)  # rules with one group: candidates now
-    multi: list[tuple[int, int]] = field(default_factory=list)  # (rule, group bit)
-
-
-@dataclass
 class _Index:
-    """Postings from anchor to rules, one dict per anchor kind (token, key, prefix). A rule
-    with one group is a candidate as soon as one of its anchors is present; a rule with
-    several groups needs an anchor from each, tracked as a bitmask."""
+    """Anchors numbered, and each alternative of each rule filed under the anchors of its
+    rarest group (its trigger). An item's tokens are turned into the set of anchor numbers
+    they hold (once per distinct token, cached); an alternative filed under one of those
+    numbers holds if every other group of it shares a number with the item, and its rule
+    is then a candidate."""
 
-    postings: dict[str, dict[str, _Postings]] = field(
-        default_factory=lambda: {"t": {}, "k": {}, "p": {}}
-    )
-    full: dict[int, int] = field(default_factory=dict)  # rule → bitmask of all its groups
-    always: list[int] = field(default_factory=list)
-    prefix_lengths: set[int] = field(default_factory=set)
+    def __init__(self, languages: Iterable[str]) -> None:
+        self.languages = tuple(sorted(set(languages)))
+        self.ids: dict[Anchor, int] = {}
+        self.rule_of: list[int] = []  # alternative → rule
+        self.triggers: dict[int, list[int]] = {}  # anchor → alternatives
+        self.rest: dict[int, tuple[frozenset[int], ...]] = {}  # alternative → other groups
+        self.always: list[int] = []
+        self.prefix_lengths: tuple[int, ...] = ()
+        self._token_anchors: dict[str, tuple[int, ...]] = {}
 
-    def add(self, rule: int, groups: Groups) -> None:
-        self.full[rule] = (1 << len(groups)) - 1
-        for bit, group in enumerate(groups):
-            for kind, value in group:
-                postings = self.postings[kind].setdefault(value, _Postings())
-                if len(groups) == 1:
-                    postings.single.append(rule)
+    def add(self, rule: int, alternatives: Alternatives | None) -> None:
+        if not alternatives:
+            self.always.append(rule)
+            return
+        for groups in alternatives:
+            alternative = len(self.rule_of)
+            self.rule_of.append(rule)
+            numbered = [
+                frozenset(self._number(a) for a in g) for g in sorted(groups, key=_selectivity)
+            ]
+            for anchor in numbered[0]:
+                self.triggers.setdefault(anchor, []).append(alternative)
+            if len(numbered) > 1:
+                self.rest[alternative] = tuple(dict.fromkeys(numbered[1:]))
+
+    def _number(self, anchor: Anchor) -> int:
+        number = self.ids.get(anchor)
+        if number is None:
+            number = self.ids[anchor] = len(self.ids)
+            if anchor[0] == "p" and len(anchor[1]) not in self.prefix_lengths:
+                self.prefix_lengths = tuple(sorted({*self.prefix_lengths, len(anchor[1])}))
+        return number
+
+    def _anchors_of(self, token: str) -> tuple[int, ...]:
+        ids = self.ids
+        numbers = {ids.get(("t", token))}
+        for language in self.languages:
+            numbers.update(ids.get(("k", key)) for key in analyzer(language).keys(token))
+        numbers.update(ids.get(("p", token[:n])) for n in self.prefix_lengths if n <= len(token))
+        return tuple(n for n in numbers if n is not None)
+
+    def candidates(self, tokens: set[str]) -> list[int]:
+        # Set operations over cached per-token answers: the interpreter loops only over
+        # tokens never seen before and over alternatives actually triggered.
+        known = self._token_anchors
+        unseen = tokens.difference(known)
+        if unseen:
+            if len(known) + len(unseen) > _ANCHOR_CACHE_LIMIT:
+                known.clear()
+                unseen = tokens
+            for token in unseen:
+                known[token] = self._anchors_of(token)
+        present: set[int] = set().union(*map(known.__getitem__, tokens))
+        triggered: set[int] = set().union(*filter(None, map(self.triggers.get, present)))
+        rest, rule_of = self.rest, self.rule_of
+        chosen = set(self.always)
+        for alternative in triggered:
+            others = rest.get(alternative)
+            if others is not None:
+                for group in others:
+                    if present.isdisjoint(group):
+                        break
                 else:
-                    postings.multi.append((rule, bit))
-                if kind == "p":
-                    self.prefix_lengths.add(len(value))
+                    chosen.add(rule_of[alternative])
+            else:
+                chosen.add(rule_of[alternative])
+        return sorted(chosen)
 
 
 @dataclass(frozen=True, slots=True)
 class ItemText:
-    """An item analysed once for every rule: its fields and its language."""
+    """An item analysed once for every rule: its fields, its distinct tokens, its language."""
 
     fields: dict[str, FieldText]
     language: str | None
+    tokens: set[str]
 
     @classmethod
     def of(cls, item: Item) -> ItemText:
@@ -159,7 +222,8 @@ class ItemText:
             "author": FieldText.of(entry.author),
             "tags": FieldText.of(" · ".join(entry.tags)),
         }
-        return cls(fields, language_code(item.language) if item.language else None)
+        tokens = {token for text in fields.values() for token in text.tokens}
+        return cls(fields, language_code(item.language) if item.language else None, tokens)
 
 
 class RuleSet:
@@ -177,43 +241,16 @@ class RuleSet:
     def _index(self, item_language: str | None) -> _Index:
         index = self._indexes.get(item_language)
         if index is None:
-            index = _Index()
-            for position, rule in enumerate(self.rules):
-                groups = anchor_groups(rule.expr, self._language(rule, item_language))
-                if groups:
-                    index.add(position, _best(groups))
-                else:
-                    index.always.append(position)
+            languages = [self._language(rule, item_language) for rule in self.rules]
+            index = _Index(languages)
+            for position, (rule, language) in enumerate(zip(self.rules, languages, strict=True)):
+                index.add(position, anchor_alternatives(rule.expr, language))
             self._indexes[item_language] = index
         return index
 
     def candidates(self, text: ItemText) -> list[int]:
-        index = self._index(text.language)
-        tokens: set[str] = set()
-        for field_text in text.fields.values():
-            tokens.update(field_text.token_positions())
-        keys: set[str] = set()
-        languages = (
-            {text.language} if text.language else {language_code(r.language) for r in self.rules}
-        )
-        for language in languages:
-            keys_of = analyzer(language).keys
-            for token in tokens:
-                keys.update(keys_of(token))
-        prefixes = {t[:n] for t in tokens for n in index.prefix_lengths if n <= len(t)}
-        chosen = set(index.always)
-        satisfied: dict[int, int] = {}
-        for kind, present in (("t", tokens), ("k", keys), ("p", prefixes)):
-            by_value = index.postings[kind]
-            for value in present:
-                postings = by_value.get(value)
-                if postings is None:
-                    continue
-                chosen.update(postings.single)
-                for rule, bit in postings.multi:
-                    satisfied[rule] = satisfied.get(rule, 0) | (1 << bit)
-        chosen.update(rule for rule, mask in satisfied.items() if mask == index.full[rule])
-        return sorted(chosen)
+        """The rules that could match this item; the rest cannot."""
+        return self._index(text.language).candidates(text.tokens)
 
     def match(self, item: Item, feed_tags: Sequence[str] = ()) -> list[Match]:
         return self.match_text(item, ItemText.of(item), feed_tags)
@@ -230,7 +267,7 @@ class RuleSet:
                 continue
             language = self._language(rule, text.language)
             scope = scopes.get(language) or scopes.setdefault(
-                language, Scope(text.fields, language)
+                language, Scope(text.fields, text.tokens, language)
             )
             found = rule.expr.evaluate(scope)
             if found is not None:
