@@ -279,13 +279,12 @@ def _explain(found: list[Found], text: ItemText) -> tuple[Hit, ...]:
     hits: dict[tuple[str, str, int], Hit] = {}
     for hit in found:
         field_text = text.fields[hit.field]
-        if not field_text.tokens:
+        if not field_text.tokens:  # a pattern matched punctuation alone: nothing to point at
             continue
         start, end = field_text.span(hit.first, hit.last)
-        hits.setdefault(
-            (hit.term, hit.field, start),
-            Hit(hit.term, hit.field, start, end, field_text.display[start:end]),
-        )
+        key = (hit.term, hit.field, start)
+        if key not in hits:
+            hits[key] = Hit(hit.term, hit.field, start, end, field_text.display[start:end])
     return tuple(sorted(hits.values(), key=lambda h: (h.field, h.start)))
 
 
