@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -16,9 +17,10 @@ from monitor import logs
 from monitor.app import App
 from monitor.config import FeedConfig
 from monitor.deliver import run_forever
-from monitor.poll import poll_feed
+from monitor.poll import poll_feed, prune
 
 log = logs.get("daemon")
+PRUNE_EVERY = timedelta(hours=1)
 STOP_BUDGET = 7.0  # seconds for in-flight work; Docker's SIGKILL comes at 10 s
 
 
@@ -40,6 +42,15 @@ class Daemon:
             loop.add_signal_handler(sig, self.request_stop)
         for feed in self.app.config.feeds:
             self._schedule(feed)
+        self._scheduler.add_job(
+            self._prune,
+            IntervalTrigger(seconds=PRUNE_EVERY.total_seconds()),
+            id="retention",
+            next_run_time=self.app.clock(),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=int(PRUNE_EVERY.total_seconds()),
+        )
         self._scheduler.start()
         log.info(
             "watching %d feeds with %d rules",
@@ -87,6 +98,14 @@ class Daemon:
             log.exception("poll crashed", extra={"feed": feed.display_name()})
         finally:
             self._in_flight.discard(task)
+
+    async def _prune(self) -> None:
+        if self.stop_requested.is_set():
+            return
+        try:
+            prune(self.app)
+        except Exception:  # retention must not take the scheduler down either
+            log.exception("pruning old rows failed; it is tried again next hour")
 
     async def _finish_in_flight(self, deliverer: asyncio.Task[None]) -> None:
         pending = {*self._in_flight, deliverer}

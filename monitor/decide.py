@@ -8,8 +8,18 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 from monitor.identity import digest
-from monitor.models import AlertIntent, FeedState, Item, Match, PollPlan
+from monitor.models import (
+    AlertIntent,
+    Edit,
+    FeedState,
+    Item,
+    Match,
+    NewItem,
+    PollPlan,
+    StoredItem,
+)
 from monitor.render import alert_document
+from monitor.story import signature
 
 
 def alert_id(feed: str, item_key: str, rule: str) -> str:
@@ -29,30 +39,47 @@ def is_backfill(item: Item, first_poll: bool, now: datetime, backfill: timedelta
     return published is None or published < now - backfill
 
 
+CHURN_SHARE = 0.8
+CHURN_MIN_ITEMS = 5
+
+
 def plan_poll(
     state: FeedState,
     items: Iterable[Item],
-    known_keys: set[str],
+    stored: Mapping[str, StoredItem],
     matches: Mapping[str, list[Match]],
     targets: Mapping[str, tuple[str, ...]],
     now: datetime,
     backfill: timedelta,
     validators: tuple[str | None, str | None, str | None],
 ) -> PollPlan:
-    """`matches` maps item keys to the rules they match; `targets` maps rules to the
-    notifiers they alert; `validators` are the response's etag, last-modified, body hash."""
+    """`stored` maps item keys to the recorded items they are; `matches` maps the keys of
+    new and edited items to the rules they match; `targets` maps rules to the notifiers
+    they alert; `validators` are the response's etag, last-modified and body hash."""
     first_poll = state.first_polled_at is None
-    new_items: list[Item] = []
+    new_items: list[NewItem] = []
+    edits: list[Edit] = []
+    seen: dict[int, StoredItem] = {}
     alerts: list[AlertIntent] = []
     backfilled = 0
     for item in items:
-        if item.key in known_keys:
-            continue
-        new_items.append(item)
-        if is_backfill(item, first_poll, now, backfill):
-            backfilled += 1
-            continue
-        for match in matches.get(item.key, ()):
+        found = matches.get(item.key, [])
+        record = stored.get(item.key)
+        if record is not None:
+            if record.id in seen:  # a second entry for an item already accounted for
+                continue
+            seen[record.id] = record
+            if record.content_hash == item.content_hash:
+                continue
+            edits.append(Edit(record.id, item, tuple(m.rule for m in found)))
+            fresh_matches = [m for m in found if m.rule not in record.matched]
+        else:
+            new_items.append(NewItem(item, signature(item), tuple(m.rule for m in found)))
+            if is_backfill(item, first_poll, now, backfill):
+                backfilled += 1
+                continue
+            fresh_matches = found
+        for match in fresh_matches:
             alerts.append(_alert(item, match, targets.get(match.rule, ()), now))
     etag, last_modified, body_hash = validators
     return PollPlan(
@@ -64,7 +91,17 @@ def plan_poll(
         last_modified=last_modified,
         body_hash=body_hash,
         first_poll=first_poll,
+        edits=tuple(edits),
+        seen=tuple(seen),
+        churned=guid_churn(seen.values()),
     )
+
+
+def guid_churn(records: Iterable[StoredItem]) -> bool:
+    """Most recorded items came back under new guids: the publisher rewrites them."""
+    found_by = [record.found_by for record in records]
+    moved = sum(1 for how in found_by if how != "key")
+    return len(found_by) >= CHURN_MIN_ITEMS and moved >= CHURN_SHARE * len(found_by)
 
 
 def _alert(item: Item, match: Match, notifiers: tuple[str, ...], now: datetime) -> AlertIntent:

@@ -5,11 +5,14 @@ deliveries. Pure; every hash carries a version prefix so the scheme can evolve.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from w3lib.url import canonicalize_url
+
 from monitor.models import Entry, Item, ParsedFeed
-from monitor.text import fold
+from monitor.text import fold, tokens
 
 _HASH_VERSION = "1"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -27,26 +30,48 @@ def digest(*parts: str, length: int = 24) -> str:
 
 
 def canonical_url(url: str) -> str:
-    """A link as compared for identity: trackers, fragments, default ports, case of
-    scheme and host, and query order never make two links differ."""
+    """A link as compared for identity. Trackers, fragments, default ports, the case of
+    scheme and host, `www.`, percent-encoding, query order, a trailing slash and AMP
+    variants of the page never make two links differ."""
+    text = url.strip()
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(text)
         port = parts.port
     except ValueError:
-        return url.strip()
+        return text
     scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        return text
     host = (parts.hostname or "").lower().rstrip(".")
+    for prefix in ("www.", "amp."):
+        if host.startswith(prefix) and host.count(".") > 1:
+            host = host[len(prefix) :]
     if ":" in host:  # an IPv6 literal keeps its brackets
         host = f"[{host}]"
-    if port and port != _DEFAULT_PORTS.get(scheme):
+    if port and port != _DEFAULT_PORTS[scheme]:
         host = f"{host}:{port}"
-    query = sorted(
+    query = [
         (key, value)
         for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if key.lower() not in _TRACKER_PARAMS and not key.lower().startswith(_TRACKER_PREFIXES)
-    )
-    path = parts.path or "/"
-    return urlunsplit((scheme, host, path, urlencode(query), ""))
+        if not _is_tracker(key.lower(), value.lower())
+    ]
+    path = _AMP_PATH.sub(lambda m: m.group(1) or m.group(2), parts.path)
+    path = _AMP_SUFFIX.sub(lambda m: m.group(1) or "", path)
+    # w3lib settles percent-encoding, dot segments and query order the way Scrapy does.
+    canonical = canonicalize_url(urlunsplit((scheme, host, path or "/", urlencode(query), "")))
+    parts = urlsplit(canonical)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") or "/"))
+
+
+_AMP_PATH = re.compile(r"(/.+?)/amp/?$|^/amp(/.+)$")
+_AMP_SUFFIX = re.compile(r"(\.[a-z0-9]+)?\.amp(?=\.html?$|$)")
+
+
+def _is_tracker(key: str, value: str) -> bool:
+    if key in _TRACKER_PARAMS or key.startswith(_TRACKER_PREFIXES):
+        return True
+    # The AMP rendering of a page, asked for in the query.
+    return (key == "amp" and value in ("", "1", "true")) or (key == "outputtype" and value == "amp")
 
 
 def entry_key(entry: Entry) -> str:
@@ -58,6 +83,11 @@ def entry_key(entry: Entry) -> str:
     else:
         key = "h:" + digest(fold(entry.title), fold(entry.summary or entry.content))
     return key if len(key) <= _MAX_KEY else key[:2] + digest(key)
+
+
+def title_key(title: str) -> str:
+    """A headline as compared within a feed: its folded words."""
+    return " ".join(tokens(title))
 
 
 def content_hash(entry: Entry) -> str:

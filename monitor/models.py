@@ -104,17 +104,74 @@ class AlertIntent:
 
 
 @dataclass(frozen=True, slots=True)
+class StorySignature:
+    """What an item offers for finding its story among other feeds' items."""
+
+    link_key: str | None  # canonical link, unless it is a site's front page
+    headline_key: str | None  # the headline's words, when there are enough of them
+    words: frozenset[str]  # the headline's stemmed content words
+    numbers: frozenset[str]  # numbers in the headline: "day 980" is not "day 981"
+    bands: tuple[str, ...]  # MinHash bands: a shared band makes a candidate
+
+
+@dataclass(frozen=True, slots=True)
+class StoryCandidate:
+    """A recorded story the store found by link, headline or band, for the core to judge."""
+
+    id: str
+    link_key: str | None
+    headline_key: str | None
+    words: frozenset[str]
+    numbers: frozenset[str]
+    first_seen_at: datetime
+
+
+FoundBy = Literal["key", "link", "content"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """An item already recorded for a feed, and how this poll's entry was tied to it: by
+    its key, or (when a feed rewrites guids) by link and title, or by its whole content."""
+
+    id: int
+    content_hash: str
+    matched: frozenset[str]  # rules it matched when last evaluated
+    found_by: FoundBy = "key"
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    item: Item
+    signature: StorySignature
+    matched: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """A recorded item whose text changed; it is re-evaluated, and alerts only for rules
+    it did not match before."""
+
+    stored_id: int
+    item: Item
+    matched: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class PollPlan:
     """Everything one poll of one feed changes, applied by the store in one transaction."""
 
     feed: str
-    new_items: tuple[Item, ...]
+    new_items: tuple[NewItem, ...]
     alerts: tuple[AlertIntent, ...]
     backfilled: int
     etag: str | None
     last_modified: str | None
     body_hash: str | None
     first_poll: bool
+    edits: tuple[Edit, ...] = ()
+    seen: tuple[int, ...] = ()  # recorded items still in the feed: kept past retention
+    churned: bool = False  # the feed rewrote most of its guids since the last poll
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,20 +51,32 @@ async def poll_feed(app: App, feed: FeedConfig) -> PollReport:
     if parsed.warning:
         log.debug("ill-formed feed, good items kept: %s", parsed.warning, extra={"feed": name})
     items = identify(name, parsed)
-    known = app.store.known_keys(name, [item.key for item in items])
-    fresh = [item for item in items if item.key not in known]
-    matches = {item.key: app.rules.match(item, feed.tags) for item in fresh}
+    stored = app.store.lookup(name, items)
+    # New items and edited ones are matched; an unchanged recorded item is not.
+    to_match = [
+        item
+        for item in items
+        if item.key not in stored or stored[item.key].content_hash != item.content_hash
+    ]
+    matches = {item.key: app.rules.match(item, feed.tags) for item in to_match}
     now = app.clock()
     plan = plan_poll(
         state,
-        fresh,
-        known,
+        items,
+        stored,
         matches,
         app.targets(),
         now,
         app.config.poll.backfill,
         (result.etag, result.last_modified, body_hash),
     )
+    if plan.churned:
+        log.warning(
+            "guid churn on %s: most items came back under new guids; they are recognised"
+            " by link and title instead",
+            name,
+            extra={"feed": name},
+        )
     queued = app.store.apply(plan, feed.url, now)
     if plan.first_poll:
         log.info(
@@ -74,10 +86,11 @@ async def poll_feed(app: App, feed: FeedConfig) -> PollReport:
             len(plan.alerts),
             extra={"feed": name},
         )
-    elif plan.new_items:
+    elif plan.new_items or plan.edits:
         log.info(
-            "%d new items, %d alerts queued",
+            "%d new items, %d edited, %d alerts queued",
             len(plan.new_items),
+            len(plan.edits),
             len(plan.alerts),
             extra={"feed": name},
         )
@@ -94,3 +107,11 @@ def _failed(app: App, feed: FeedConfig, error: str) -> PollReport:
 async def poll_all(app: App, feeds: list[FeedConfig]) -> list[PollReport]:
     """Every feed once, concurrently (the fetcher bounds how many at a time)."""
     return list(await asyncio.gather(*(poll_feed(app, feed) for feed in feeds)))
+
+
+def prune(app: App) -> int:
+    """Retention: forget what left its feed longer ago than `retention`."""
+    pruned = app.store.prune(app.clock(), app.config.retention)
+    if pruned:
+        log.info("pruned %d items not seen for %s", pruned, app.config.retention)
+    return pruned

@@ -19,6 +19,12 @@ MAX_HITS = 20
 MAX_LINK_CHARS = 2000
 
 
+def with_sources(document: dict[str, Any], sources: list[dict[str, Any]]) -> dict[str, Any]:
+    """The alert with the other feeds that carried its story."""
+    story = {**document["story"], "also_reported_by": sources}
+    return {**document, "story": story}
+
+
 def alert_document(alert_id: str, match: Match, item: Item, detected_at: Any) -> dict[str, Any]:
     """The alert as PRODUCT.md's webhook body: the one document every notifier renders."""
     entry = item.entry

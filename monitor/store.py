@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,8 +16,24 @@ from typing import Any
 from sqlite_utils import Database, Migrations
 
 from monitor.clock import iso, parse_iso
-from monitor.models import Delivery, Entry, FeedState, Item, PollPlan
+from monitor.identity import digest, title_key
+from monitor.models import (
+    AlertIntent,
+    Delivery,
+    Edit,
+    Entry,
+    FeedState,
+    FoundBy,
+    Item,
+    NewItem,
+    PollPlan,
+    StoredItem,
+    StoryCandidate,
+    StorySignature,
+)
+from monitor.render import with_sources
 from monitor.retry import Step
+from monitor.story import HEADLINE_WINDOW, choose_story, link_key, signature
 
 migrations = Migrations("news-monitor")
 
@@ -81,6 +97,102 @@ def _initial(db: Database) -> None:
         );
         CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
         """
+    )
+
+
+@migrations(name="0002_stories")
+def _stories(db: Database) -> None:
+    """Stories across feeds, fallback identities within a feed, and what retention needs.
+    Rows written by 0001 get their link keys, story signatures and last-seen times here,
+    so an upgraded database neither re-alerts nor forgets."""
+    for statement in (
+        "ALTER TABLE feeds ADD COLUMN last_parsed_at TEXT",
+        "ALTER TABLE items ADD COLUMN link_key TEXT",
+        "ALTER TABLE items ADD COLUMN title_key TEXT",
+        "ALTER TABLE items ADD COLUMN story_id TEXT",
+        "ALTER TABLE items ADD COLUMN last_seen_at TEXT",
+        "ALTER TABLE items ADD COLUMN matched TEXT NOT NULL DEFAULT '[]'",
+        "CREATE INDEX items_link ON items (link_key)",
+        "CREATE INDEX items_feed_hash ON items (feed, content_hash)",
+        "CREATE INDEX items_story ON items (story_id)",
+        """CREATE TABLE stories (
+            id TEXT PRIMARY KEY,
+            headline_key TEXT,
+            words TEXT NOT NULL,
+            numbers TEXT NOT NULL,
+            first_seen_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX stories_headline ON stories (headline_key)",
+        """CREATE TABLE story_bands (
+            band TEXT NOT NULL,
+            story_id TEXT NOT NULL REFERENCES stories (id) ON DELETE CASCADE,
+            PRIMARY KEY (band, story_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX story_bands_story ON story_bands (story_id)",
+        "ALTER TABLE alerts ADD COLUMN story_id TEXT",
+        "CREATE INDEX alerts_item ON alerts (item_id)",
+        "CREATE INDEX deliveries_alert ON deliveries (alert_id)",
+        """CREATE TABLE alert_sources (
+            alert_id TEXT NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+            feed TEXT NOT NULL,
+            title TEXT NOT NULL,
+            url TEXT,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (alert_id, feed)
+        )""",
+    ):
+        db.execute(statement)
+    rows = list(db.execute("SELECT * FROM items ORDER BY id").fetchall())
+    columns = [c[0] for c in db.execute("SELECT * FROM items LIMIT 0").description]
+    for values in rows:
+        row = dict(zip(columns, values, strict=True))
+        item = _item_from_row(row)
+        story = "st_" + digest(item.feed, item.key)
+        sig = signature(item)
+        matched = [
+            r[0] for r in db.execute("SELECT rule FROM alerts WHERE item_id = ?", [row["id"]])
+        ]
+        db.execute(
+            "UPDATE items SET link_key = ?, title_key = ?, story_id = ?, last_seen_at = ?,"
+            " matched = ? WHERE id = ?",
+            [sig.link_key, title_key(item.entry.title), story, row["first_seen_at"],
+             json.dumps(sorted(set(matched))), row["id"]],
+        )  # fmt: skip
+        _insert_story(db.conn, story, sig, row["first_seen_at"])
+        db.execute("UPDATE alerts SET story_id = ? WHERE item_id = ?", [story, row["id"]])
+    db.execute("CREATE UNIQUE INDEX alerts_rule_story ON alerts (rule, story_id)")
+
+
+def _insert_story(conn: sqlite3.Connection, story: str, sig: StorySignature, now: str) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO stories (id, headline_key, words, numbers, first_seen_at,"
+        " last_seen_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (story, sig.headline_key, json.dumps(sorted(sig.words)), json.dumps(sorted(sig.numbers)),
+         now, now),
+    )  # fmt: skip
+    conn.executemany(
+        "INSERT OR IGNORE INTO story_bands (band, story_id) VALUES (?, ?)",
+        [(band, story) for band in sig.bands],
+    )
+
+
+def _item_from_row(row: Any) -> Item:
+    return Item(
+        feed=row["feed"],
+        key=row["key"],
+        entry=Entry(
+            guid=row["guid"],
+            link=row["link"],
+            title=row["title"],
+            summary=row["summary"],
+            content=row["content"],
+            author=row["author"],
+            tags=tuple(json.loads(row["tags"])),
+            published_at=parse_iso(row["published_at"]) if row["published_at"] else None,
+        ),
+        language=row["language"],
+        content_hash=row["content_hash"],
     )
 
 
@@ -167,92 +279,247 @@ class Store:
             (name, url),
         )
 
-    def known_keys(self, feed: str, keys: list[str]) -> set[str]:
-        found: set[str] = set()
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                row[0]
-                for row in self._conn.execute(
-                    f"SELECT key FROM items WHERE feed = ? AND key IN ({marks})", (feed, *chunk)
-                )
-            )
+    def lookup(self, feed: str, items: Sequence[Item]) -> dict[str, StoredItem]:
+        """The recorded items this poll's entries are, by item key. An entry whose key is
+        unknown is still the same item when a recorded one in the feed has its link and
+        title (the feed rewrote its guid) or its whole content (guid and link rewritten)."""
+        found: dict[str, StoredItem] = {}
+        for row in self._in(
+            "SELECT id, key, content_hash, matched FROM items WHERE feed = ? AND key IN ({})",
+            [feed],
+            [item.key for item in items],
+        ):
+            found[row["key"]] = _stored(row, "key")
+        rest = [item for item in items if item.key not in found]
+        links = {key for key in (link_key(item.entry.link) for item in rest) if key}
+        by_link: dict[tuple[str, str], sqlite3.Row] = {}
+        for row in self._in(
+            "SELECT id, link_key, title_key, content_hash, matched FROM items"
+            " WHERE feed = ? AND link_key IN ({}) ORDER BY id",
+            [feed],
+            list(links),
+        ):
+            by_link.setdefault((row["link_key"], row["title_key"]), row)
+        for item in rest:
+            linked = by_link.get((link_key(item.entry.link) or "", title_key(item.entry.title)))
+            if linked is not None:
+                found[item.key] = _stored(linked, "link")
+        rest = [item for item in rest if item.key not in found]
+        by_hash: dict[str, sqlite3.Row] = {}
+        for row in self._in(
+            "SELECT id, content_hash, matched FROM items"
+            " WHERE feed = ? AND content_hash IN ({}) ORDER BY id",
+            [feed],
+            [item.content_hash for item in rest],
+        ):
+            by_hash.setdefault(row["content_hash"], row)
+        for item in rest:
+            same = by_hash.get(item.content_hash)
+            if same is not None:
+                found[item.key] = _stored(same, "content")
         return found
+
+    def _in(self, sql: str, params: list[Any], values: list[str]) -> Iterator[sqlite3.Row]:
+        """Rows for `... IN ({})` over many values, in chunks SQLite accepts."""
+        for start in range(0, len(values), 500):
+            chunk = values[start : start + 500]
+            yield from self._conn.execute(sql.format(",".join("?" * len(chunk))), (*params, *chunk))
 
     # --- one poll, one transaction -------------------------------------------------------
 
     def apply(self, plan: PollPlan, url: str, now: datetime) -> int:
-        """Record a poll: new items, their alerts and one outbox row per (alert, notifier),
-        all or nothing. Returns how many deliveries were queued."""
+        """Record a poll: new items with their stories, edits, alerts and one outbox row per
+        (alert, notifier), all or nothing. An alert is made once per (rule, story); an item
+        joining a story is added to the story's alerts as another source. Returns how many
+        deliveries were queued."""
+        stamp = iso(now)
         queued = 0
         with self._write() as conn:
             self._touch_feed(conn, plan.feed, url)
             conn.execute(
                 "UPDATE feeds SET etag = ?, last_modified = ?, body_hash = ?,"
                 " first_polled_at = COALESCE(first_polled_at, ?), last_polled_at = ?,"
-                " last_success_at = ?, last_error = NULL, consecutive_failures = 0,"
-                " items_seen = items_seen + ? WHERE name = ?",
-                (
-                    plan.etag,
-                    plan.last_modified,
-                    plan.body_hash,
-                    iso(now),
-                    iso(now),
-                    iso(now),
-                    len(plan.new_items),
-                    plan.feed,
-                ),
+                " last_success_at = ?, last_parsed_at = ?, last_error = NULL,"
+                " consecutive_failures = 0, items_seen = items_seen + ? WHERE name = ?",
+                (plan.etag, plan.last_modified, plan.body_hash, stamp, stamp, stamp, stamp,
+                 len(plan.new_items), plan.feed),
+            )  # fmt: skip
+            placed: dict[str, tuple[int, str]] = {}  # item key → (item id, story id)
+            for new in plan.new_items:
+                story, joined = self._story_for(conn, new, now)
+                item_id = self._insert_item(conn, new, story, stamp)
+                if item_id is None:
+                    continue
+                placed[new.item.key] = (item_id, story)
+                if joined:
+                    self._add_source(conn, story, new.item, stamp)
+            for edit in plan.edits:
+                placed[edit.item.key] = (edit.stored_id, self._update_item(conn, edit, stamp))
+            conn.executemany(
+                "UPDATE items SET last_seen_at = ? WHERE id = ?",
+                [(stamp, item_id) for item_id in plan.seen],
             )
-            item_ids: dict[str, int] = {}
-            for item in plan.new_items:
-                entry = item.entry
-                cursor = conn.execute(
-                    "INSERT OR IGNORE INTO items (feed, key, guid, link, title, summary, content,"
-                    " author, tags, language, published_at, first_seen_at, content_hash)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        item.feed,
-                        item.key,
-                        entry.guid,
-                        entry.link,
-                        entry.title,
-                        entry.summary,
-                        entry.content,
-                        entry.author,
-                        json.dumps(list(entry.tags)),
-                        item.language,
-                        iso(entry.published_at) if entry.published_at else None,
-                        iso(now),
-                        item.content_hash,
-                    ),
-                )
-                if cursor.rowcount:
-                    item_ids[item.key] = int(cursor.lastrowid or 0)
             for alert in plan.alerts:
-                if alert.item_key not in item_ids:
-                    continue
-                cursor = conn.execute(
-                    "INSERT OR IGNORE INTO alerts (id, rule, item_id, document, detected_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (
-                        alert.id,
-                        alert.rule,
-                        item_ids[alert.item_key],
-                        json.dumps(alert.document, ensure_ascii=False),
-                        iso(now),
-                    ),
-                )
-                if not cursor.rowcount:
-                    continue
-                for delivery, notifier in alert.deliveries:
-                    conn.execute(
-                        "INSERT OR IGNORE INTO deliveries (id, alert_id, notifier, state,"
-                        " created_at, next_attempt_at) VALUES (?, ?, ?, 'pending', ?, ?)",
-                        (delivery, alert.id, notifier, iso(now), iso(now)),
-                    )
-                    queued += 1
+                if alert.item_key in placed:
+                    queued += self._insert_alert(conn, alert, *placed[alert.item_key], stamp)
         return queued
+
+    @staticmethod
+    def _insert_item(conn: sqlite3.Connection, new: NewItem, story: str, now: str) -> int | None:
+        item, entry = new.item, new.item.entry
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO items (feed, key, guid, link, title, summary, content, author,"
+            " tags, language, published_at, first_seen_at, content_hash, link_key, title_key,"
+            " story_id, last_seen_at, matched)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (item.feed, item.key, entry.guid, entry.link, entry.title, entry.summary,
+             entry.content, entry.author, json.dumps(list(entry.tags)), item.language,
+             iso(entry.published_at) if entry.published_at else None, now, item.content_hash,
+             new.signature.link_key, title_key(entry.title), story, now,
+             json.dumps(sorted(set(new.matched)))),
+        )  # fmt: skip
+        return int(cursor.lastrowid or 0) if cursor.rowcount else None
+
+    @staticmethod
+    def _update_item(conn: sqlite3.Connection, edit: Edit, now: str) -> str:
+        """Store the edited text and what it matches now; returns the item's story."""
+        entry = edit.item.entry
+        previous = conn.execute(
+            "SELECT matched, story_id FROM items WHERE id = ?", (edit.stored_id,)
+        ).fetchone()
+        # Rules matched by any version stay matched: an edit back and forth alerts once.
+        matched = sorted(set(json.loads(previous["matched"])) | set(edit.matched))
+        conn.execute(
+            "UPDATE items SET title = ?, summary = ?, content = ?, author = ?, tags = ?,"
+            " content_hash = ?, title_key = ?, matched = ?, last_seen_at = ? WHERE id = ?",
+            (entry.title, entry.summary, entry.content, entry.author,
+             json.dumps(list(entry.tags)), edit.item.content_hash, title_key(entry.title),
+             json.dumps(matched), now, edit.stored_id),
+        )  # fmt: skip
+        return str(previous["story_id"])
+
+    def _story_for(self, conn: sqlite3.Connection, new: NewItem, now: datetime) -> tuple[str, bool]:
+        """The story a new item belongs to, and whether it joined one already recorded."""
+        sig = new.signature
+        candidates = self._story_candidates(conn, sig, now)
+        chosen = choose_story(sig, candidates, now)
+        if chosen is not None:
+            conn.execute("UPDATE stories SET last_seen_at = ? WHERE id = ?", (iso(now), chosen))
+            return chosen, True
+        story = "st_" + digest(new.item.feed, new.item.key)
+        _insert_story(conn, story, sig, iso(now))
+        return story, False
+
+    @staticmethod
+    def _story_candidates(
+        conn: sqlite3.Connection, sig: StorySignature, now: datetime
+    ) -> list[StoryCandidate]:
+        columns = "s.id, s.headline_key, s.words, s.numbers, s.first_seen_at"
+        rows: list[tuple[sqlite3.Row, str | None]] = []
+        if sig.link_key is not None:
+            rows += [
+                (row, sig.link_key)
+                for row in conn.execute(
+                    f"SELECT {columns} FROM items i JOIN stories s ON s.id = i.story_id"
+                    " WHERE i.link_key = ? ORDER BY i.id LIMIT 1",
+                    (sig.link_key,),
+                )
+            ]
+        since = iso(now - HEADLINE_WINDOW)
+        if sig.headline_key is not None:
+            rows += [
+                (row, None)
+                for row in conn.execute(
+                    f"SELECT {columns} FROM stories s WHERE s.headline_key = ?"
+                    " AND s.first_seen_at >= ?",
+                    (sig.headline_key, since),
+                )
+            ]
+        if sig.bands:
+            marks = ",".join("?" * len(sig.bands))
+            rows += [
+                (row, None)
+                for row in conn.execute(
+                    f"SELECT DISTINCT {columns} FROM story_bands b JOIN stories s"
+                    f" ON s.id = b.story_id WHERE b.band IN ({marks}) AND s.first_seen_at >= ?",
+                    (*sig.bands, since),
+                )
+            ]
+        return [
+            StoryCandidate(
+                id=row["id"],
+                link_key=link,
+                headline_key=row["headline_key"],
+                words=frozenset(json.loads(row["words"])),
+                numbers=frozenset(json.loads(row["numbers"])),
+                first_seen_at=parse_iso(row["first_seen_at"]),
+            )
+            for row, link in rows
+        ]
+
+    @staticmethod
+    def _add_source(conn: sqlite3.Connection, story: str, item: Item, now: str) -> None:
+        """Record another feed carrying a story on each of the story's alerts. An alert not
+        yet sent anywhere carries its sources in its body; once an attempt was made the
+        body stays as sent, so a retry repeats the same bytes."""
+        alerts = conn.execute(
+            "SELECT a.id, a.document FROM alerts a JOIN items i ON i.id = a.item_id"
+            " WHERE a.story_id = ? AND i.feed != ?",
+            (story, item.feed),
+        ).fetchall()
+        for alert in alerts:
+            added = conn.execute(
+                "INSERT OR IGNORE INTO alert_sources (alert_id, feed, title, url, seen_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (alert["id"], item.feed, item.entry.title, item.entry.link, now),
+            ).rowcount
+            sent = conn.execute(
+                "SELECT 1 FROM deliveries WHERE alert_id = ?"
+                " AND (attempts > 0 OR lease_until IS NOT NULL) LIMIT 1",
+                (alert["id"],),
+            ).fetchone()
+            if added and not sent:
+                sources = _sources(conn, alert["id"])
+                document = with_sources(json.loads(alert["document"]), sources)
+                conn.execute(
+                    "UPDATE alerts SET document = ? WHERE id = ?",
+                    (json.dumps(document, ensure_ascii=False), alert["id"]),
+                )
+
+    @staticmethod
+    def _insert_alert(
+        conn: sqlite3.Connection, alert: AlertIntent, item_id: int, story: str, now: str
+    ) -> int:
+        """One alert per (rule, story): a rule that already alerted this story from another
+        item (another feed, an earlier version) does not alert again."""
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO alerts (id, rule, item_id, document, detected_at, story_id)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (alert.id, alert.rule, item_id, json.dumps(alert.document, ensure_ascii=False), now,
+             story),
+        )  # fmt: skip
+        if not cursor.rowcount:
+            return 0
+        # Feeds that carried the story before this rule matched it are sources too.
+        conn.execute(
+            "INSERT OR IGNORE INTO alert_sources (alert_id, feed, title, url, seen_at)"
+            " SELECT ?, feed, title, link, first_seen_at FROM items"
+            " WHERE story_id = ? AND feed != (SELECT feed FROM items WHERE id = ?) ORDER BY id",
+            (alert.id, story, item_id),
+        )
+        sources = _sources(conn, alert.id)
+        if sources:
+            document = with_sources(alert.document, sources)
+            conn.execute(
+                "UPDATE alerts SET document = ? WHERE id = ?",
+                (json.dumps(document, ensure_ascii=False), alert.id),
+            )
+        conn.executemany(
+            "INSERT OR IGNORE INTO deliveries (id, alert_id, notifier, state, created_at,"
+            " next_attempt_at) VALUES (?, ?, ?, 'pending', ?, ?)",
+            [(delivery, alert.id, notifier, now, now) for delivery, notifier in alert.deliveries],
+        )
+        return len(alert.deliveries)
 
     # --- the outbox ----------------------------------------------------------------------
 
@@ -315,26 +582,66 @@ class Store:
             "SELECT * FROM items WHERE first_seen_at >= ? ORDER BY first_seen_at, id",
             [iso(since)],
         )
-        return [
-            Item(
-                feed=row["feed"],
-                key=row["key"],
-                entry=Entry(
-                    guid=row["guid"],
-                    link=row["link"],
-                    title=row["title"],
-                    summary=row["summary"],
-                    content=row["content"],
-                    author=row["author"],
-                    tags=tuple(json.loads(row["tags"])),
-                    published_at=parse_iso(row["published_at"]) if row["published_at"] else None,
-                ),
-                language=row["language"],
-                content_hash=row["content_hash"],
-            )
-            for row in rows
-        ]
+        return [_item_from_row(row) for row in rows]
 
     def pending_count(self) -> int:
         row = self._conn.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'")
         return int(row.fetchone()[0])
+
+    # --- retention -----------------------------------------------------------------------
+
+    def prune(self, now: datetime, retention: timedelta, batch: int = 500) -> int:
+        """Forget items not seen in their feed for `retention`, with their alerts, in small
+        transactions so a poll never waits long. An item present at the feed's last parse
+        is kept however old, so pruning never makes a story still in its feed look new;
+        an alert still being delivered keeps its item. Returns how many items went."""
+        cutoff = iso(now - retention)
+        pruned = 0
+        while True:
+            with self._write() as conn:
+                ids = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT i.id FROM items i JOIN feeds f ON f.name = i.feed"
+                        " WHERE i.last_seen_at < ? AND i.last_seen_at < f.last_parsed_at"
+                        " AND NOT EXISTS (SELECT 1 FROM alerts a JOIN deliveries d"
+                        "   ON d.alert_id = a.id WHERE a.item_id = i.id AND d.state = 'pending')"
+                        " LIMIT ?",
+                        (cutoff, batch),
+                    )
+                ]
+                if ids:
+                    marks = ",".join("?" * len(ids))
+                    alerts = f"SELECT id FROM alerts WHERE item_id IN ({marks})"
+                    conn.execute(f"DELETE FROM deliveries WHERE alert_id IN ({alerts})", ids)
+                    conn.execute(f"DELETE FROM alert_sources WHERE alert_id IN ({alerts})", ids)
+                    conn.execute(f"DELETE FROM alerts WHERE item_id IN ({marks})", ids)
+                    conn.execute(f"DELETE FROM items WHERE id IN ({marks})", ids)
+                    pruned += len(ids)
+                else:
+                    conn.execute(
+                        "DELETE FROM stories WHERE last_seen_at < ? AND NOT EXISTS"
+                        " (SELECT 1 FROM items WHERE story_id = stories.id)",
+                        (cutoff,),
+                    )
+            if len(ids) < batch:
+                return pruned
+
+
+def _stored(row: sqlite3.Row, found_by: FoundBy) -> StoredItem:
+    return StoredItem(
+        id=row["id"],
+        content_hash=row["content_hash"],
+        matched=frozenset(json.loads(row["matched"])),
+        found_by=found_by,
+    )
+
+
+def _sources(conn: sqlite3.Connection, alert: str) -> list[dict[str, Any]]:
+    return [
+        {"feed": row["feed"], "title": row["title"], "url": row["url"]}
+        for row in conn.execute(
+            "SELECT feed, title, url FROM alert_sources WHERE alert_id = ? ORDER BY seen_at, feed",
+            (alert,),
+        )
+    ]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.decide import alert_id, delivery_id, is_backfill, plan_poll
-from monitor.models import Entry, FeedState, Hit, Item, Match
+from monitor.models import Entry, FeedState, Hit, Item, Match, StoredItem
 from monitor.render import alert_document
 
 NOW = datetime(2024, 10, 24, 12, 0, tzinfo=UTC)
@@ -39,7 +39,7 @@ def plan(state, items, known=(), matches=None, targets=None):
     return plan_poll(
         state=state,
         items=items,
-        known_keys=set(known),
+        stored={key: StoredItem(n, "h", frozenset()) for n, key in enumerate(known)},
         matches=matches if matches is not None else {i.key: [match("r")] for i in items},
         targets=targets if targets is not None else {"r": ("slack", "ops")},
         now=NOW,
@@ -54,7 +54,7 @@ def plan(state, items, known=(), matches=None, targets=None):
 def test_known_keys_are_skipped() -> None:
     items = [make_item("a", NOW), make_item("b", NOW), make_item("c", NOW)]
     result = plan(POLLED_FEED, items, known={"g:a", "g:c"})
-    assert [item.key for item in result.new_items] == ["g:b"]
+    assert [new.item.key for new in result.new_items] == ["g:b"]
     assert [alert.item_key for alert in result.alerts] == ["g:b"]
 
 
@@ -72,7 +72,7 @@ def test_all_known_gives_an_empty_plan_that_still_records_validators() -> None:
 def test_new_items_without_matches_are_remembered_without_alerts() -> None:
     items = [make_item("a", NOW), make_item("b", NOW)]
     result = plan(POLLED_FEED, items, matches={})
-    assert [item.key for item in result.new_items] == ["g:a", "g:b"]
+    assert [new.item.key for new in result.new_items] == ["g:a", "g:b"]
     assert result.alerts == ()
 
 
@@ -98,7 +98,7 @@ def test_backfill_table(published_at: datetime | None, first_poll: bool, alerts:
     item = make_item("a", published_at)
     state = NEW_FEED if first_poll else POLLED_FEED
     result = plan(state, [item])
-    assert [i.key for i in result.new_items] == ["g:a"]  # always remembered
+    assert [new.item.key for new in result.new_items] == ["g:a"]  # always remembered
     assert result.first_poll is first_poll
     assert len(result.alerts) == (1 if alerts else 0)
     assert result.backfilled == (0 if alerts else 1)
@@ -113,7 +113,12 @@ def test_first_poll_mixed_feed() -> None:
         make_item("recent-2", NOW - timedelta(hours=2)),
     ]
     result = plan(NEW_FEED, items)
-    assert [i.key for i in result.new_items] == ["g:recent", "g:old", "g:undated", "g:recent-2"]
+    assert [new.item.key for new in result.new_items] == [
+        "g:recent",
+        "g:old",
+        "g:undated",
+        "g:recent-2",
+    ]
     assert [a.item_key for a in result.alerts] == ["g:recent", "g:recent-2"]
     assert result.backfilled == 2
     assert result.first_poll is True
@@ -124,7 +129,7 @@ def test_backfill_window_is_the_configured_one() -> None:
     result = plan_poll(
         NEW_FEED,
         [item],
-        set(),
+        {},
         {item.key: [match("r")]},
         {"r": ("slack",)},
         NOW,

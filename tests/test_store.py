@@ -29,7 +29,7 @@ def plan(*items: Item, rule: str = "r", notifiers: tuple[str, ...] = ("hook",)) 
     return plan_poll(
         FeedState("wire", first_polled_at=NOW),
         items,
-        set(),
+        {},
         matches,
         {rule: notifiers},
         NOW,
@@ -49,7 +49,7 @@ def test_migrations_are_named_recorded_and_applied_once(tmp_path: Path) -> None:
     Store(path).close()
     with sqlite3.connect(path) as conn:
         names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")]
-        assert names == ["0001_initial"]
+        assert names == ["0001_initial", "0002_stories"]
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -63,7 +63,8 @@ def test_apply_records_items_alerts_and_outbox_together(tmp_path: Path) -> None:
     )
     assert queued == 4
     assert (count(path, "items"), count(path, "alerts"), count(path, "deliveries")) == (2, 2, 4)
-    assert store.known_keys("wire", ["a", "b", "c"]) == {"a", "b"}
+    found = store.lookup("wire", [item("a", "A"), item("b", "B"), item("c", "C")])
+    assert set(found) == {"a", "b"}
     assert store.feed_state("wire").etag == "etag"
 
 
