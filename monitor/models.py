@@ -111,6 +111,7 @@ class StorySignature:
     headline_key: str | None  # the headline's words, when there are enough of them
     words: frozenset[str]  # the headline's stemmed content words
     numbers: frozenset[str]  # numbers in the headline: "day 980" is not "day 981"
+    entities: frozenset[str]  # words written capitalised: names of places, people, bodies
     bands: tuple[str, ...]  # MinHash bands: a shared band makes a candidate
 
 
@@ -123,6 +124,7 @@ class StoryCandidate:
     headline_key: str | None
     words: frozenset[str]
     numbers: frozenset[str]
+    entities: frozenset[str]
     first_seen_at: datetime
 
 

@@ -120,6 +120,7 @@ def _stories(db: Database) -> None:
             headline_key TEXT,
             words TEXT NOT NULL,
             numbers TEXT NOT NULL,
+            entities TEXT NOT NULL,
             first_seen_at TEXT NOT NULL,
             last_seen_at TEXT NOT NULL
         )""",
@@ -166,10 +167,10 @@ def _stories(db: Database) -> None:
 
 def _insert_story(conn: sqlite3.Connection, story: str, sig: StorySignature, now: str) -> None:
     conn.execute(
-        "INSERT OR IGNORE INTO stories (id, headline_key, words, numbers, first_seen_at,"
-        " last_seen_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT OR IGNORE INTO stories (id, headline_key, words, numbers, entities,"
+        " first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (story, sig.headline_key, json.dumps(sorted(sig.words)), json.dumps(sorted(sig.numbers)),
-         now, now),
+         json.dumps(sorted(sig.entities)), now, now),
     )  # fmt: skip
     conn.executemany(
         "INSERT OR IGNORE INTO story_bands (band, story_id) VALUES (?, ?)",
@@ -414,7 +415,7 @@ class Store:
     def _story_candidates(
         conn: sqlite3.Connection, sig: StorySignature, now: datetime
     ) -> list[StoryCandidate]:
-        columns = "s.id, s.headline_key, s.words, s.numbers, s.first_seen_at"
+        columns = "s.id, s.headline_key, s.words, s.numbers, s.entities, s.first_seen_at"
         rows: list[tuple[sqlite3.Row, str | None]] = []
         if sig.link_key is not None:
             rows += [
@@ -452,6 +453,7 @@ class Store:
                 headline_key=row["headline_key"],
                 words=frozenset(json.loads(row["words"])),
                 numbers=frozenset(json.loads(row["numbers"])),
+                entities=frozenset(json.loads(row["entities"])),
                 first_seen_at=parse_iso(row["first_seen_at"]),
             )
             for row, link in rows

@@ -14,11 +14,12 @@ from urllib.parse import urlsplit
 from monitor.identity import canonical_url
 from monitor.models import Item, StoryCandidate, StorySignature
 from monitor.rules.analysis import analyzer, language_code
-from monitor.text import TOKEN, fold
+from monitor.text import TOKEN, token_spans
 
 HEADLINE_WINDOW = timedelta(hours=72)
 # Chosen on tests/data/headline_pairs.jsonl (bench/headlines.py, bench/RESULTS.md).
-SIMILARITY_THRESHOLD = 0.6
+SIMILARITY_THRESHOLD = 0.7
+CONTAINMENT = 0.85
 MIN_WORDS = 4  # shorter headlines ("Live updates") say too little to join stories by
 ROWS_PER_BAND = 2
 BANDS = 12
@@ -37,6 +38,12 @@ _STOPWORDS = frozenset(
     le la les de des du un une et en au aux pour sur par est dans avec
     """.split()
 )
+_NUMBER_WORDS = {
+    word: str(value)
+    for value, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve".split()
+    )
+}
 _LABEL = re.compile(r"^\s*(live|breaking|update|updated|exclusive|watch|video)\s*[:|–—-]\s*", re.I)
 _SOURCE_SUFFIX = re.compile(r"\s+[|–—-]\s+([^|–—-]{1,40})$")
 _PRIME = (1 << 61) - 1
@@ -54,18 +61,31 @@ def strip_labels(title: str) -> str:
 
 
 def signature(item: Item) -> StorySignature:
-    tokens = TOKEN.findall(fold(strip_labels(item.entry.title)))
+    title = strip_labels(item.entry.title)
     keys_of = analyzer(language_code(item.language)).keys
-    words = frozenset(
-        keys_of(token)[0] for token in tokens if token not in _STOPWORDS and not token.isdigit()
-    )
-    numbers = frozenset(token for token in tokens if token.isdigit())
+    words: set[str] = set()
+    numbers: set[str] = set()
+    entities: set[str] = set()
+    folded: list[str] = []
+    for token, start, _ in token_spans(title):
+        folded.append(token)
+        if any(char.isdigit() for char in token):  # "14th", "21%", "$425m", "F-16"
+            numbers.add("".join(char for char in token if char.isdigit()))
+        elif token in _NUMBER_WORDS:
+            numbers.add(_NUMBER_WORDS[token])
+        elif token not in _STOPWORDS:
+            key = keys_of(token)[0]
+            words.add(key)
+            if title[start].isupper():  # a name: Kursk, Sweden, IAEA, Storm Bert
+                entities.add(key)
+    enough = len(words) >= MIN_WORDS
     return StorySignature(
         link_key=link_key(item.entry.link),
-        headline_key=" ".join(tokens) if len(words) >= MIN_WORDS else None,
-        words=words,
-        numbers=numbers,
-        bands=minhash_bands(words) if len(words) >= MIN_WORDS else (),
+        headline_key=" ".join(folded) if enough else None,
+        words=frozenset(words),
+        numbers=frozenset(numbers),
+        entities=frozenset(entities),
+        bands=minhash_bands(words) if enough else (),
     )
 
 
@@ -116,14 +136,31 @@ def minhash_bands(words: Iterable[str]) -> tuple[str, ...]:
     )
 
 
-def same_headline(item: StorySignature, story: StoryCandidate) -> bool:
-    if item.numbers != story.numbers:
+def same_headline(
+    item: StorySignature, story: StoryCandidate, threshold: float = SIMILARITY_THRESHOLD
+) -> bool:
+    """Nearly the same headline. Template headlines differ in one name or number ("...
+    kills 3 in Kharkiv" / "... kills 5 in Odesa", "Sweden joins NATO" / "Finland joins
+    NATO"), so each side naming a number or a name the other lacks means two stories.
+    Otherwise enough shared words: Jaccard similarity at the threshold, or one headline's
+    words nearly all in the other's (an outlet added an attribution or a place)."""
+    if _both_differ(item.numbers, story.numbers):
         return False
     if item.headline_key is not None and item.headline_key == story.headline_key:
         return True
-    return len(item.words) >= MIN_WORDS and similarity(item.words, story.words) >= (
-        SIMILARITY_THRESHOLD
+    if len(item.words) < MIN_WORDS or len(story.words) < MIN_WORDS:
+        return False
+    if (item.entities - story.words) and (story.entities - item.words):
+        return False
+    shared = len(item.words & story.words)
+    return (
+        shared / len(item.words | story.words) >= threshold
+        or shared / min(len(item.words), len(story.words)) >= CONTAINMENT
     )
+
+
+def _both_differ(a: frozenset[str], b: frozenset[str]) -> bool:
+    return bool(a - b) and bool(b - a)
 
 
 def choose_story(
