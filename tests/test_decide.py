@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.decide import alert_id, delivery_id, is_backfill, plan_poll
+from monitor.decide import alert_id, delivery_id, guid_churn, is_backfill, plan_poll
 from monitor.models import Entry, FeedState, Hit, Item, Match, StoredItem
 from monitor.render import alert_document
 
@@ -222,3 +222,79 @@ def test_delivery_ids_are_distinct_per_alert_and_notifier() -> None:
     assert len(ids) == 4
     assert all(ident.startswith("msg_") for ident in ids)
     assert delivery_id("al_1", "x") == delivery_id("al_1", "x")
+
+
+# --- recorded items: edits, churn ----------------------------------------------------------------
+
+
+def _recorded(n: int, content_hash: str = "h", matched: tuple[str, ...] = (), how: str = "key"):
+    return StoredItem(n, content_hash, frozenset(matched), how)  # type: ignore[arg-type]
+
+
+def test_an_unchanged_recorded_item_is_only_marked_seen() -> None:
+    item = make_item("a", NOW)
+    result = plan_poll(
+        POLLED_FEED,
+        [item],
+        {item.key: _recorded(7)},
+        {},
+        {"r": ("ops",)},
+        NOW,
+        BACKFILL,
+        VALIDATORS,
+    )
+    assert (result.new_items, result.edits, result.alerts, result.seen) == ((), (), (), (7,))
+
+
+def test_an_edit_alerts_only_for_rules_it_did_not_match_before() -> None:
+    item = make_item("a", NOW)  # content hash "h"
+    stored = {item.key: _recorded(7, content_hash="old", matched=("r",))}
+    matches = {item.key: [match("r"), match("new-rule")]}
+    targets = {"r": ("ops",), "new-rule": ("ops",)}
+    result = plan_poll(POLLED_FEED, [item], stored, matches, targets, NOW, BACKFILL, VALIDATORS)
+    assert [(e.stored_id, e.matched) for e in result.edits] == [(7, ("r", "new-rule"))]
+    assert [a.rule for a in result.alerts] == ["new-rule"]
+    assert result.new_items == ()
+
+
+def test_an_edit_on_a_first_poll_is_impossible_but_an_old_edit_still_alerts() -> None:
+    """Backfill is about a feed's first poll; an edit seen later is news now."""
+    item = make_item("a", NOW - timedelta(days=30))
+    stored = {item.key: _recorded(7, content_hash="old")}
+    result = plan_poll(
+        POLLED_FEED, [item], stored, {item.key: [match("r")]}, {"r": ("ops",)}, NOW, BACKFILL,
+        VALIDATORS,
+    )  # fmt: skip
+    assert [a.rule for a in result.alerts] == ["r"]
+
+
+def test_two_entries_for_one_recorded_item_count_once() -> None:
+    a, b = make_item("a", NOW), make_item("b", NOW)
+    stored = {
+        a.key: _recorded(7, content_hash="x"),
+        b.key: _recorded(7, content_hash="y", how="link"),
+    }
+    result = plan_poll(
+        POLLED_FEED, [a, b], stored, {a.key: [match("r")], b.key: [match("r")]}, {"r": ("ops",)},
+        NOW, BACKFILL, VALIDATORS,
+    )  # fmt: skip
+    assert [e.item.key for e in result.edits] == ["g:a"]
+    assert len(result.alerts) == 1
+
+
+@pytest.mark.parametrize(
+    ("found_by", "churned"),
+    [
+        (["link"] * 5, True),
+        (["link"] * 4 + ["content"], True),
+        (["link"] * 4 + ["key"], True),  # 80 % moved
+        (["link"] * 3 + ["key"] * 2, False),
+        (["link"] * 4, False),  # too few items to call it
+        (["key"] * 20, False),
+    ],
+)
+def test_guid_churn_is_most_items_found_by_link_or_content(
+    found_by: list[str], churned: bool
+) -> None:
+    records = [_recorded(n, how=how) for n, how in enumerate(found_by)]
+    assert guid_churn(records) is churned
