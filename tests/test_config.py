@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import (
+    Config,
     ConsoleNotifier,
     SlackNotifier,
     WebhookNotifier,
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WHERE = "monitor.yaml"
 
 
-def config_of(text: str, environ: dict[str, str] | None = None):
+def config_of(text: str, environ: dict[str, str] | None = None) -> Config:
     return loads(textwrap.dedent(text), WHERE, environ or {})
 
 

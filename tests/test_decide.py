@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from monitor.decide import alert_id, delivery_id, guid_churn, is_backfill, plan_poll
-from monitor.models import Entry, FeedState, Hit, Item, Match, StoredItem
+from monitor.models import Entry, FeedState, FoundBy, Hit, Item, Match, PollPlan, StoredItem
 from monitor.render import alert_document
 
 NOW = datetime(2024, 10, 24, 12, 0, tzinfo=UTC)
@@ -35,7 +36,13 @@ def match(rule: str, term: str = "north korean troops") -> Match:
     return Match(rule, (Hit(term, "title"),))
 
 
-def plan(state, items, known=(), matches=None, targets=None):
+def plan(
+    state: FeedState,
+    items: list[Item],
+    known: Iterable[str] = (),
+    matches: dict[str, list[Match]] | None = None,
+    targets: dict[str, tuple[str, ...]] | None = None,
+) -> PollPlan:
     return plan_poll(
         state=state,
         items=items,
@@ -227,8 +234,10 @@ def test_delivery_ids_are_distinct_per_alert_and_notifier() -> None:
 # --- recorded items: edits, churn ----------------------------------------------------------------
 
 
-def _recorded(n: int, content_hash: str = "h", matched: tuple[str, ...] = (), how: str = "key"):
-    return StoredItem(n, content_hash, frozenset(matched), how)  # type: ignore[arg-type]
+def _recorded(
+    n: int, content_hash: str = "h", matched: tuple[str, ...] = (), how: FoundBy = "key"
+) -> StoredItem:
+    return StoredItem(n, content_hash, frozenset(matched), how)
 
 
 def test_an_unchanged_recorded_item_is_only_marked_seen() -> None:
@@ -294,7 +303,7 @@ def test_two_entries_for_one_recorded_item_count_once() -> None:
     ],
 )
 def test_guid_churn_is_most_items_found_by_link_or_content(
-    found_by: list[str], churned: bool
+    found_by: list[FoundBy], churned: bool
 ) -> None:
     records = [_recorded(n, how=how) for n, how in enumerate(found_by)]
     assert guid_churn(records) is churned

@@ -9,16 +9,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.models import SendResult
-from monitor.retry import JITTER, MAX_AGE, MAX_RETRY_AFTER, SCHEDULE, next_step
+from monitor.retry import JITTER, MAX_AGE, MAX_RETRY_AFTER, SCHEDULE, Step, next_step
 
 CREATED = datetime(2024, 10, 24, 9, 0, tzinfo=UTC)
 
 
-def step(result: SendResult, attempts: int = 1, age: timedelta = timedelta(0), seed: int = 7):
+def step(
+    result: SendResult, attempts: int = 1, age: timedelta = timedelta(0), seed: int = 7
+) -> Step:
     return next_step(result, attempts, CREATED, CREATED + age, random.Random(seed))
 
 
-def delay_of(result: SendResult, attempts: int = 1, age: timedelta = timedelta(0), seed: int = 7):
+def delay_of(
+    result: SendResult, attempts: int = 1, age: timedelta = timedelta(0), seed: int = 7
+) -> float:
     found = step(result, attempts, age, seed)
     assert found.state == "pending"
     assert found.next_attempt_at is not None

@@ -514,7 +514,7 @@ def test_rule_from_a_texts_words_matches_it(text: str, data: st.DataObject) -> N
     field_name = data.draw(st.sampled_from(["title", "summary", "content"]))
     item = make_item(**{field_name: text})
     for kind in ("any", "all"):
-        rules = compile_rules([RuleConfig(name="r", **{kind: (phrase.upper(),)})])
+        rules = compile_rules([RuleConfig.model_validate({"name": "r", kind: [phrase.upper()]})])
         [match] = rules.match(item)
         assert match.matched == [phrase]
         assert {(hit.term, hit.field) for hit in match.hits} == {(phrase, field_name)}
