@@ -173,6 +173,79 @@ def test_rules(
 
 
 @cli.command()
+@common
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "delivered", "failed"]),
+    default=None,
+    help="Only alerts with a delivery in this state.",
+)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per alert, per line.")
+def alerts(
+    config_path: str | None,
+    log_format: str,
+    log_level: str,
+    status: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Recent alerts, newest first, with each notifier's delivery state."""
+    import json
+
+    from monitor.render import alert_listing, alert_record_json
+    from monitor.store import Store
+
+    config = _setup(config_path, log_format, log_level)
+    store = Store(config.storage)
+    try:
+        records = store.recent_alerts(status, limit)
+    finally:
+        store.close()
+    for record in records:
+        if as_json:
+            click.echo(json.dumps(alert_record_json(record), ensure_ascii=False))
+        else:
+            click.echo(alert_listing(record) + "\n")
+    if not as_json:
+        click.echo(f"{len(records)} alerts" + (f" with a {status} delivery." if status else "."))
+
+
+@cli.command()
+@common
+@click.argument("ids", nargs=-1, metavar="ID...")
+@click.option("--failed", is_flag=True, help="Every failed delivery.")
+@click.option(
+    "--drain-timeout",
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to keep delivering before exiting.",
+)
+def redeliver(
+    config_path: str | None,
+    log_format: str,
+    log_level: str,
+    ids: tuple[str, ...],
+    failed: bool,
+    drain_timeout: float,
+) -> None:
+    """Queue deliveries again (alert or delivery ids, or --failed) and send them now."""
+    if not ids and not failed:
+        raise click.UsageError("give alert or delivery ids, or --failed")
+    config = _setup(config_path, log_format, log_level)
+    from monitor.app import build
+    from monitor.runner import redeliver_now
+
+    left, queued, unknown = asyncio.run(
+        redeliver_now(build(config), list(ids), failed, drain_timeout)
+    )
+    if unknown:
+        raise MonitorError(f"no alert or delivery has the id {', '.join(unknown)}")
+    click.echo(f"{queued} deliveries queued again; {left} still pending.")
+
+
+@cli.command()
 @click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),

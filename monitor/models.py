@@ -198,3 +198,30 @@ class SendResult:
     outcome: Outcome
     detail: str = ""
     retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryState:
+    """One notifier's side of an alert, as `alerts` shows it."""
+
+    id: str
+    notifier: str
+    state: str
+    attempts: int
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """A recorded alert with its story's sources and its deliveries."""
+
+    id: str
+    rule: str
+    detected_at: datetime
+    feed: str
+    title: str
+    url: str | None
+    also_reported_by: tuple[str, ...]
+    deliveries: tuple[DeliveryState, ...]

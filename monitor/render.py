@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from monitor.clock import iso_seconds
-from monitor.models import Hit, Item, Match
+from monitor.models import AlertRecord, DeliveryState, Hit, Item, Match
 from monitor.text import phrase_spans, tokens, truncate
 
 SUMMARY_CHARS = 600
@@ -176,3 +176,52 @@ def _around(text: str, hits: list[Hit], width: int = 160) -> str:
         return truncate(text, width)
     start = max(0, hits[0].start - width // 3)
     return ("…" if start else "") + truncate(text[start:], width)
+
+
+# --- the `alerts` command ---------------------------------------------------------------
+
+
+def alert_listing(record: AlertRecord) -> str:
+    """One alert as `alerts` prints it: the story, who else carried it, each notifier."""
+    lines = [f"{iso_seconds(record.detected_at)}  {record.id}  [{record.rule}] {record.title}"]
+    lines.append(f"    {record.feed}" + (f" — {record.url}" if record.url else ""))
+    if record.also_reported_by:
+        lines.append(f"    also reported by: {', '.join(record.also_reported_by)}")
+    for delivery in record.deliveries:
+        lines.append(f"    {delivery.notifier}: {_delivery_state(delivery)}  ({delivery.id})")
+    return "\n".join(lines)
+
+
+def _delivery_state(delivery: DeliveryState) -> str:
+    tries = f"{delivery.attempts} attempt{'s' if delivery.attempts != 1 else ''}"
+    if delivery.state == "delivered" and delivery.delivered_at:
+        return f"delivered {iso_seconds(delivery.delivered_at)} after {tries}"
+    error = f"; last error: {delivery.last_error}" if delivery.last_error else ""
+    if delivery.state == "failed":
+        return f"FAILED after {tries}{error}"
+    when = f", next {iso_seconds(delivery.next_attempt_at)}" if delivery.next_attempt_at else ""
+    return f"pending, {tries}{when}{error}"
+
+
+def alert_record_json(record: AlertRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "rule": record.rule,
+        "detected_at": iso_seconds(record.detected_at),
+        "feed": record.feed,
+        "title": record.title,
+        "url": record.url,
+        "also_reported_by": list(record.also_reported_by),
+        "deliveries": [
+            {
+                "id": d.id,
+                "notifier": d.notifier,
+                "state": d.state,
+                "attempts": d.attempts,
+                "next_attempt_at": iso_seconds(d.next_attempt_at) if d.next_attempt_at else None,
+                "delivered_at": iso_seconds(d.delivered_at) if d.delivered_at else None,
+                "last_error": d.last_error,
+            }
+            for d in record.deliveries
+        ],
+    }

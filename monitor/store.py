@@ -19,7 +19,9 @@ from monitor.clock import iso, parse_iso
 from monitor.identity import digest, title_key
 from monitor.models import (
     AlertIntent,
+    AlertRecord,
     Delivery,
+    DeliveryState,
     Edit,
     Entry,
     FeedState,
@@ -590,6 +592,95 @@ class Store:
         row = self._conn.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'")
         return int(row.fetchone()[0])
 
+    # --- what `alerts` shows and `redeliver` requeues -----------------------------------
+
+    def recent_alerts(self, status: str | None = None, limit: int = 20) -> list[AlertRecord]:
+        """Newest first; with `status`, only alerts with a delivery in that state."""
+        where = (
+            "WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.alert_id = a.id AND d.state = ?)"
+            if status
+            else ""
+        )
+        rows = self._rows(
+            "SELECT a.id, a.rule, a.detected_at, i.feed, i.title, i.link FROM alerts a"
+            f" JOIN items i ON i.id = a.item_id {where}"
+            " ORDER BY a.detected_at DESC, a.id LIMIT ?",
+            [*([status] if status else []), limit],
+        )
+        return [
+            AlertRecord(
+                id=row["id"],
+                rule=row["rule"],
+                detected_at=parse_iso(row["detected_at"]),
+                feed=row["feed"],
+                title=row["title"],
+                url=row["link"],
+                also_reported_by=tuple(
+                    r["feed"]
+                    for r in self._rows(
+                        "SELECT feed FROM alert_sources WHERE alert_id = ? ORDER BY seen_at, feed",
+                        [row["id"]],
+                    )
+                ),
+                deliveries=tuple(
+                    DeliveryState(
+                        id=d["id"],
+                        notifier=d["notifier"],
+                        state=d["state"],
+                        attempts=d["attempts"],
+                        next_attempt_at=_time(d["next_attempt_at"]),
+                        delivered_at=_time(d["delivered_at"]),
+                        last_error=d["last_error"],
+                    )
+                    for d in self._rows(
+                        "SELECT * FROM deliveries WHERE alert_id = ? ORDER BY notifier", [row["id"]]
+                    )
+                ),
+            )
+            for row in rows
+        ]
+
+    def requeue(self, ids: Sequence[str], now: datetime, failed: bool = False) -> list[str]:
+        """Deliveries sent again from scratch: each named one (a delivery id, or an alert id
+        for all of its deliveries) that is not already pending, and with `failed` every
+        failed one. A fresh retry window starts now; the webhook-id stays the same.
+        Returns the delivery ids queued."""
+        with self._write() as conn:
+            chosen: list[str] = []
+            for ident in ids:
+                chosen += [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT id FROM deliveries WHERE (id = ? OR alert_id = ?)"
+                        " AND state != 'pending' ORDER BY id",
+                        (ident, ident),
+                    )
+                ]
+            if failed:
+                chosen += [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT id FROM deliveries WHERE state = 'failed' ORDER BY created_at, id"
+                    )
+                ]
+            chosen = list(dict.fromkeys(chosen))
+            conn.executemany(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, created_at = ?,"
+                " next_attempt_at = ?, lease_until = NULL, last_error = NULL WHERE id = ?",
+                [(iso(now), iso(now), delivery) for delivery in chosen],
+            )
+        return chosen
+
+    def unknown_ids(self, ids: Sequence[str]) -> list[str]:
+        """Of these alert or delivery ids, the ones the database has never heard of."""
+        return [
+            ident
+            for ident in ids
+            if not self._rows(
+                "SELECT 1 FROM deliveries WHERE id = ? OR alert_id = ? LIMIT 1", [ident, ident]
+            )
+        ]
+
     # --- retention -----------------------------------------------------------------------
 
     def prune(self, now: datetime, retention: timedelta, batch: int = 500) -> int:
@@ -628,6 +719,10 @@ class Store:
                     )
             if len(ids) < batch:
                 return pruned
+
+
+def _time(value: str | None) -> datetime | None:
+    return parse_iso(value) if value else None
 
 
 def _stored(row: sqlite3.Row, found_by: FoundBy) -> StoredItem:
