@@ -34,7 +34,14 @@ async def _send_in_order(app: App, batch: list[Delivery]) -> None:
         await _attempt(app, delivery)
 
 
-async def _attempt(app: App, delivery: Delivery) -> None:
+async def _attempt(app: App, claimed: Delivery) -> None:
+    delivery = app.store.renew_lease(claimed, app.clock(), LEASE_MARGIN)
+    if delivery is None:
+        log.warning(
+            "lease lost before sending; another worker has it",
+            extra={"notifier": claimed.notifier, "delivery": claimed.id},
+        )
+        return
     notifier = app.notifiers.get(delivery.notifier)
     if notifier is None:
         result = SendResult("failed", f"notifier {delivery.notifier} is not configured or is off")

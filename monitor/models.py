@@ -186,6 +186,7 @@ class Delivery:
     attempts: int
     document: dict[str, Any]
     created_at: datetime
+    lease: str = ""  # the lease this worker holds on it, as written in the database
 
 
 Outcome = Literal["delivered", "retry", "failed"]

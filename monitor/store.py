@@ -9,6 +9,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -539,9 +540,10 @@ class Store:
                 " ORDER BY d.created_at, d.id LIMIT ?",
                 (iso(now), iso(now), limit),
             ).fetchall()
+            lease_until = iso(now + lease)
             conn.executemany(
                 "UPDATE deliveries SET lease_until = ? WHERE id = ?",
-                [(iso(now + lease), row["id"]) for row in rows],
+                [(lease_until, row["id"]) for row in rows],
             )
         return [
             Delivery(
@@ -551,9 +553,23 @@ class Store:
                 attempts=row["attempts"],
                 document=json.loads(row["document"]),
                 created_at=parse_iso(row["created_at"]),
+                lease=lease_until,
             )
             for row in rows
         ]
+
+    def renew_lease(self, delivery: Delivery, now: datetime, lease: timedelta) -> Delivery | None:
+        """Extend this worker's lease right before sending, so a long batch (Slack's pace
+        is one message a second) never outlives it. None when the lease was lost: another
+        process took the delivery, and it must not be sent twice."""
+        renewed = iso(now + lease)
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE deliveries SET lease_until = ? WHERE id = ? AND state = 'pending'"
+                " AND lease_until = ?",
+                (renewed, delivery.id, delivery.lease),
+            )
+        return replace(delivery, lease=renewed) if cursor.rowcount else None
 
     def record_attempt(self, delivery_id: str, step: Step, now: datetime) -> None:
         with self._write() as conn:

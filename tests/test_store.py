@@ -99,6 +99,28 @@ def test_claims_are_leased_and_lapse(tmp_path: Path) -> None:
     assert again.id == claimed.id
 
 
+def test_a_renewed_lease_outlives_a_long_batch_and_a_lost_one_is_not_sent(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path / "s.db")
+    store.apply(plan(item("a", "A"), item("b", "B")), "u", NOW)
+    lease = timedelta(seconds=30)
+    first, second = store.claim_due(NOW, lease)
+    # The worker is slow: 25 s into its batch it renews the first before sending it.
+    renewed = store.renew_lease(first, NOW + timedelta(seconds=25), lease)
+    assert renewed is not None
+    assert store.renew_lease(renewed, NOW + timedelta(seconds=40), lease) is not None
+    # The second's lease lapsed at 30 s and another process claimed it at 31 s.
+    later = NOW + timedelta(seconds=31)
+    [taken] = store.claim_due(later, lease)
+    assert taken.id == second.id
+    assert store.renew_lease(second, later, lease) is None  # the first worker backs off
+    assert store.renew_lease(taken, later, lease) is not None
+    # A delivery recorded as sent cannot be renewed either.
+    store.record_attempt(first.id, Step("delivered"), later)
+    assert store.renew_lease(renewed, later, lease) is None
+
+
 def test_attempts_move_deliveries_through_their_states(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     store = Store(path)
