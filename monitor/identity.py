@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
 
@@ -43,24 +43,31 @@ def canonical_url(url: str) -> str:
     if scheme not in _DEFAULT_PORTS:
         return text
     host = (parts.hostname or "").lower().rstrip(".")
-    for prefix in ("www.", "amp."):
-        if host.startswith(prefix) and host.count(".") > 1:
-            host = host[len(prefix) :]
+    while host.startswith(("www.", "amp.")) and host.count(".") > 1:
+        host = host[4:]
     if ":" in host:  # an IPv6 literal keeps its brackets
         host = f"[{host}]"
     if port and port != _DEFAULT_PORTS[scheme]:
         host = f"{host}:{port}"
-    query = [
-        (key, value)
-        for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if not _is_tracker(key.lower(), value.lower())
-    ]
-    path = _AMP_PATH.sub(lambda m: m.group(1) or m.group(2), parts.path)
-    path = _AMP_SUFFIX.sub(lambda m: m.group(1) or "", path)
-    # w3lib settles percent-encoding, dot segments and query order the way Scrapy does.
-    canonical = canonicalize_url(urlunsplit((scheme, host, path or "/", urlencode(query), "")))
-    parts = urlsplit(canonical)
-    return urlunsplit(parts._replace(path=parts.path.rstrip("/") or "/"))
+    # Parameters stay as written (bytes that are not UTF-8 must not all decode to one
+    # replacement character); only their decoded names and values are judged.
+    query = "&".join(
+        pair
+        for pair in parts.query.split("&")
+        if pair
+        and not _is_tracker(*(unquote_plus(p).lower() for p in (*pair.split("=", 1), "")[:2]))
+    )
+    # w3lib settles percent-encoding, dot segments and query order the way Scrapy does;
+    # AMP markers are recognised only after that, in the path as it really is.
+    canonical = urlsplit(canonicalize_url(urlunsplit((scheme, host, parts.path or "/", query, ""))))
+    path = canonical.path.rstrip("/")
+    while True:
+        shorter = _AMP_SUFFIX.sub(lambda m: m.group(1) or "", path)
+        shorter = _AMP_PATH.sub(lambda m: m.group(1) or m.group(2), shorter).rstrip("/")
+        if shorter == path:
+            break
+        path = shorter
+    return urlunsplit(canonical._replace(path=path or "/"))
 
 
 _AMP_PATH = re.compile(r"(/.+?)/amp/?$|^/amp(/.+)$")
