@@ -53,7 +53,8 @@ def canonical_url(url: str) -> str:
     # replacement character); only their decoded names and values are judged.
     query = "&".join(
         pair
-        for pair in parts.query.split("&")
+        # Feeds that escape their links twice leave "&amp;" between parameters.
+        for pair in parts.query.replace("&amp;", "&").split("&")
         if pair
         and not _is_tracker(*(unquote_plus(p).lower() for p in (*pair.split("=", 1), "")[:2]))
     )

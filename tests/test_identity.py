@@ -47,6 +47,7 @@ SAME = [
     ("https://example.com/a?q=a%20b", "https://example.com/a?q=a+b"),
     ("HTTPS://Example.com:443/a?utm_source=x&b=2&a=1#top", "https://example.com/a?a=1&b=2"),
     ("https://example.com/a/", "https://example.com/a"),  # a trailing slash is cosmetic
+    ("https://example.com/a?id=1&amp;utm_source=x", "https://example.com/a?id=1"),  # escaped twice
     # A leading www. or amp. label is the same site (the rule needs a name left behind it).
     ("https://www.example.com/a", "https://example.com/a"),
     ("https://amp.example.com/a", "https://example.com/a"),
