@@ -218,7 +218,11 @@ def alert_record_json(record: AlertRecord) -> dict[str, Any]:
                 "notifier": d.notifier,
                 "state": d.state,
                 "attempts": d.attempts,
-                "next_attempt_at": iso_seconds(d.next_attempt_at) if d.next_attempt_at else None,
+                "next_attempt_at": (
+                    iso_seconds(d.next_attempt_at)
+                    if d.next_attempt_at and d.state == "pending"
+                    else None
+                ),
                 "delivered_at": iso_seconds(d.delivered_at) if d.delivered_at else None,
                 "last_error": d.last_error,
             }
