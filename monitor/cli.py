@@ -49,6 +49,15 @@ def common(command: F) -> F:
     return command
 
 
+drain_timeout = click.option(
+    "--drain-timeout",
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to keep delivering due alerts before exiting.",
+)
+
+
 def _setup(config_path: str | None, log_format: str, log_level: str) -> config_module.Config:
     logs.setup(log_format, log_level)
     return config_module.load(config_path or config_module.default_path())
@@ -76,13 +85,7 @@ def check(config_path: str | None, log_format: str, log_level: str) -> None:
 @cli.command()
 @common
 @click.option("--feed", "feed_name", default=None, metavar="NAME", help="Poll only this feed.")
-@click.option(
-    "--drain-timeout",
-    default=30.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="How long to keep delivering due alerts before exiting.",
-)
+@drain_timeout
 def poll(
     config_path: str | None,
     log_format: str,
@@ -215,13 +218,7 @@ def alerts(
 @common
 @click.argument("ids", nargs=-1, metavar="ID...")
 @click.option("--failed", is_flag=True, help="Every failed delivery.")
-@click.option(
-    "--drain-timeout",
-    default=30.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="How long to keep delivering before exiting.",
-)
+@drain_timeout
 def redeliver(
     config_path: str | None,
     log_format: str,
