@@ -39,6 +39,15 @@ def is_backfill(item: Item, first_poll: bool, now: datetime, backfill: timedelta
     return published is None or published < now - backfill
 
 
+def to_evaluate(items: Iterable[Item], stored: Mapping[str, StoredItem]) -> list[Item]:
+    """The items rules must see: new ones and edited ones, not unchanged recorded ones."""
+    return [
+        item
+        for item in items
+        if item.key not in stored or stored[item.key].content_hash != item.content_hash
+    ]
+
+
 CHURN_SHARE = 0.8
 CHURN_MIN_ITEMS = 5
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from monitor import logs
 from monitor.app import App
 from monitor.config import FeedConfig
-from monitor.decide import plan_poll
+from monitor.decide import plan_poll, to_evaluate
 from monitor.identity import identify
 from monitor.parse import ParseError, parse_feed
 
@@ -52,13 +52,7 @@ async def poll_feed(app: App, feed: FeedConfig) -> PollReport:
         log.debug("ill-formed feed, good items kept: %s", parsed.warning, extra={"feed": name})
     items = identify(name, parsed)
     stored = app.store.lookup(name, items)
-    # New items and edited ones are matched; an unchanged recorded item is not.
-    to_match = [
-        item
-        for item in items
-        if item.key not in stored or stored[item.key].content_hash != item.content_hash
-    ]
-    matches = {item.key: app.rules.match(item, feed.tags) for item in to_match}
+    matches = {item.key: app.rules.match(item, feed.tags) for item in to_evaluate(items, stored)}
     now = app.clock()
     plan = plan_poll(
         state,

@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.decide import alert_id, delivery_id, guid_churn, is_backfill, plan_poll
+from monitor.decide import (
+    alert_id,
+    delivery_id,
+    guid_churn,
+    is_backfill,
+    plan_poll,
+    to_evaluate,
+)
 from monitor.models import Entry, FeedState, FoundBy, Hit, Item, Match, PollPlan, StoredItem
 from monitor.render import alert_document
 
@@ -307,3 +314,9 @@ def test_guid_churn_is_most_items_found_by_link_or_content(
 ) -> None:
     records = [_recorded(n, how=how) for n, how in enumerate(found_by)]
     assert guid_churn(records) is churned
+
+
+def test_only_new_and_edited_items_are_evaluated() -> None:
+    new, same, edited = make_item("new", NOW), make_item("same", NOW), make_item("edited", NOW)
+    stored = {same.key: _recorded(1), edited.key: _recorded(2, content_hash="before")}
+    assert to_evaluate([new, same, edited], stored) == [new, edited]
