@@ -12,6 +12,7 @@ from datetime import datetime
 import httpx
 
 from monitor import logs
+from monitor.batching import Pacing
 from monitor.clock import utcnow
 from monitor.closing import AsyncClosing
 from monitor.config import Config, FeedConfig
@@ -36,6 +37,17 @@ class App(AsyncClosing):
 
     def feed(self, name: str) -> FeedConfig | None:
         return next((f for f in self.config.feeds if f.display_name() == name), None)
+
+    def pacing(self) -> dict[str, Pacing]:
+        """Each notifier's digest or burst setting, for scheduling new deliveries."""
+        return {
+            name: Pacing(
+                digest=notifier.digest,
+                burst_max=notifier.burst.max if notifier.burst else None,
+                burst_per=notifier.burst.per if notifier.burst else None,
+            )
+            for name, notifier in self.config.active_notifiers().items()
+        }
 
     def targets(self) -> dict[str, tuple[str, ...]]:
         return {rule.name: self.config.rule_targets(rule) for rule in self.config.rules}

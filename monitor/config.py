@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -23,6 +23,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -155,25 +156,91 @@ class RuleConfig(_Model):
     notify: tuple[str, ...] | None = None
 
 
-class ConsoleNotifier(_Model):
+class Burst(_Model):
+    max: int = Field(ge=1, le=10_000)
+    per: Duration
+
+
+class _Notifier(_Model):
+    # Pacing shared by every notifier: `digest` batches a period's alerts into one message;
+    # `burst` sends the first `max` alerts of each `per` one by one and folds the rest.
+    digest: Duration | None = None
+    burst: Burst | None = None
+
+    @model_validator(mode="after")
+    def _one_pacing(self) -> _Notifier:
+        if self.digest is not None and self.burst is not None:
+            raise ValueError("set digest or burst, not both: a digest already sends one message")
+        return self
+
+
+def _check_template(source: str) -> str:
+    # Imported here: Jinja2 costs an import only for configs that use templates.
+    from monitor.templates import compile_template
+
+    compile_template(source)
+    return source
+
+
+Template = Annotated[str, AfterValidator(_check_template)]
+
+
+class ConsoleNotifier(_Notifier):
     type: Literal["console"]
+    template: Template | None = None
 
 
-class WebhookNotifier(_Model):
+_RESERVED_HEADERS = {"content-type", "webhook-id", "webhook-timestamp", "webhook-signature"}
+
+
+class WebhookNotifier(_Notifier):
     type: Literal["webhook"]
     url: NotifierUrl
     secret: SecretStr | None = None
     timeout: Duration = timedelta(seconds=15)
+    # Values are secrets: receivers' auth tokens travel here.
+    headers: dict[str, SecretStr] = {}
+
+    @field_validator("headers")
+    @classmethod
+    def _own_headers_stay(cls, headers: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name in headers:
+            if name.lower() in _RESERVED_HEADERS:
+                raise ValueError(f"header {name} is set by news-monitor and cannot be replaced")
+            if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+                raise ValueError(f"{name!r} is not a valid HTTP header name")
+        for name, value in headers.items():
+            if any(c in value.get_secret_value() for c in "\r\n\0"):
+                raise ValueError(f"the value of header {name} contains a line break")
+        return headers
 
 
-class SlackNotifier(_Model):
+class SlackNotifier(_Notifier):
     type: Literal["slack"]
     url: NotifierUrl
     timeout: Duration = timedelta(seconds=15)
 
 
+def _check_apprise_url(url: SecretStr) -> SecretStr:
+    # Never quote the URL: Apprise URLs carry tokens and passwords.
+    if url.get_secret_value():
+        from monitor.notify.via_apprise import recognised
+
+        if not recognised(url.get_secret_value()):
+            raise ValueError("is not a URL Apprise recognises (see Apprise's list of services)")
+    return url
+
+
+class AppriseNotifier(_Notifier):
+    type: Literal["apprise"]
+    urls: tuple[Annotated[SecretStr, AfterValidator(_check_apprise_url)], ...] = Field(min_length=1)
+    timeout: Duration = timedelta(seconds=30)
+    template: Template | None = None
+
+
 NotifierConfig = Annotated[
-    ConsoleNotifier | WebhookNotifier | SlackNotifier, Field(discriminator="type")
+    ConsoleNotifier | WebhookNotifier | SlackNotifier | AppriseNotifier,
+    Field(discriminator="type"),
 ]
 
 
@@ -202,11 +269,33 @@ class Config(_Model):
         """Every secret value, for the logging filter that keeps them out of logs."""
         found: list[str] = []
         for notifier in self.notifiers.values():
-            for attr in ("url", "secret"):
-                value = getattr(notifier, attr, None)
-                if isinstance(value, SecretStr) and value.get_secret_value():
-                    found.append(value.get_secret_value())
-        return found
+            values = [getattr(notifier, attr, None) for attr in ("url", "secret")]
+            values += list(getattr(notifier, "urls", ()))
+            values += list(getattr(notifier, "headers", {}).values())
+            found += [v.get_secret_value() for v in values if isinstance(v, SecretStr)]
+        return [part for value in found if value for part in (value, *_url_parts(value))]
+
+
+def _url_parts(url: str) -> list[str]:
+    """The pieces of a secret URL that are secrets on their own: a service may echo the
+    token alone, without the URL around it."""
+    try:
+        parts = urlsplit(url)
+        pieces = [parts.username or "", parts.password or ""]
+    except ValueError:
+        return []
+    pieces += parts.path.split("/") + [value for _, value in parse_qsl(parts.query)]
+    if parts.scheme not in ("http", "https"):
+        # Apprise services keep tokens in the host part too (tgram://bot-token/chat).
+        pieces += re.split(r"[@:]", parts.netloc)
+    return [piece for piece in pieces if _looks_like_a_token(piece)]
+
+
+def _looks_like_a_token(piece: str) -> bool:
+    # Words such as `services` or `webhooks` are not secrets, and masking them in every
+    # log line would hide what the line says.
+    mixed = any(c.isdigit() for c in piece) or (piece.lower() != piece != piece.upper())
+    return len(piece) >= 8 and mixed
 
 
 def default_path() -> str:
@@ -335,11 +424,16 @@ def _switch_off_empty_notifiers(data: dict[str, Any]) -> list[str]:
     notifiers = data.get("notifiers")
     if not isinstance(notifiers, dict):
         return []
-    return [
-        name
-        for name, spec in notifiers.items()
-        if isinstance(spec, dict) and "url" in spec and spec["url"] in ("", None)
-    ]
+    return [name for name, spec in notifiers.items() if isinstance(spec, dict) and _empty(spec)]
+
+
+def _empty(spec: dict[str, Any]) -> bool:
+    """A notifier whose only address came out empty (`${SLACK_URL}` unset on purpose), or
+    an Apprise list whose every URL did."""
+    if "url" in spec:
+        return spec["url"] in ("", None)
+    urls = spec.get("urls")
+    return isinstance(urls, list) and bool(urls) and all(url in ("", None) for url in urls)
 
 
 def _cross_checks(

@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
+from dataclasses import replace
 from datetime import timedelta
 
 from monitor import logs
 from monitor.app import App
-from monitor.models import Delivery, SendResult
+from monitor.clock import iso_seconds
+from monitor.models import Delivery, Message, SendResult
 from monitor.retry import next_step
 
 log = logs.get("deliver")
@@ -22,50 +24,68 @@ LEASE_MARGIN = timedelta(seconds=30)
 async def deliver_due(app: App) -> int:
     """Send everything due now, once. Returns how many deliveries were attempted."""
     due = app.store.claim_due(app.clock(), LEASE_MARGIN)
-    by_notifier: dict[str, list[Delivery]] = defaultdict(list)
+    by_notifier: dict[str, list[list[Delivery]]] = defaultdict(list)
+    batches: dict[str, list[Delivery]] = {}
     for delivery in due:
-        by_notifier[delivery.notifier].append(delivery)
-    await asyncio.gather(*(_send_in_order(app, batch) for batch in by_notifier.values()))
+        if delivery.batch is None:
+            by_notifier[delivery.notifier].append([delivery])
+        elif delivery.batch in batches:
+            batches[delivery.batch].append(delivery)
+        else:
+            batches[delivery.batch] = [delivery]
+            by_notifier[delivery.notifier].append(batches[delivery.batch])
+    await asyncio.gather(*(_send_in_order(app, sends) for sends in by_notifier.values()))
     return len(due)
 
 
-async def _send_in_order(app: App, batch: list[Delivery]) -> None:
-    for delivery in batch:
-        await _attempt(app, delivery)
+async def _send_in_order(app: App, sends: list[list[Delivery]]) -> None:
+    for members in sends:
+        await _attempt(app, members)
 
 
-async def _attempt(app: App, claimed: Delivery) -> None:
-    delivery = app.store.renew_lease(claimed, app.clock(), LEASE_MARGIN)
-    if delivery is None:
-        log.warning(
-            "lease lost before sending; another worker has it",
-            extra={"notifier": claimed.notifier, "delivery": claimed.id},
-        )
+async def _attempt(app: App, claimed: list[Delivery]) -> None:
+    """One message: a single alert, or a digest whose members share one outcome."""
+    first = claimed[0]
+    context = {"notifier": first.notifier, "delivery": first.batch or first.id}
+    members = [app.store.renew_lease(d, app.clock(), LEASE_MARGIN) for d in claimed]
+    held = [d for d in members if d is not None]
+    if len(held) < len(claimed):
+        # Another process has (part of) it. A digest sent with members missing would
+        # carry its webhook-id with other contents, so all of it waits for the leases.
+        log.warning("lease lost before sending; another worker has it", extra=context)
         return
-    notifier = app.notifiers.get(delivery.notifier)
+    notifier = app.notifiers.get(first.notifier)
     if notifier is None:
-        result = SendResult("failed", f"notifier {delivery.notifier} is not configured or is off")
+        result = SendResult("failed", f"notifier {first.notifier} is not configured or is off")
     else:
+        message = Message(
+            id=first.batch or first.id,
+            alerts=tuple(d.document for d in held),
+            digest=first.batch is not None,
+        )
         try:
-            result = await notifier.send(delivery.id, delivery.document)
+            result = await notifier.send(message)
         except Exception as error:  # a notifier bug must not stop the outbox
-            log.exception("notifier crashed", extra={"notifier": delivery.notifier})
+            log.exception("notifier crashed", extra=context)
             result = SendResult("retry", f"internal error ({type(error).__name__})")
+    # Error texts come from receivers and libraries; they are stored and shown by `alerts`.
+    result = replace(result, detail=logs.scrub(result.detail))
     now = app.clock()
-    step = next_step(result, delivery.attempts + 1, delivery.created_at, now, app.rng)
-    app.store.record_attempt(delivery.id, step, now)
-    context = {"notifier": delivery.notifier, "delivery": delivery.id}
+    step = next_step(result, first.attempts + 1, first.created_at, now, app.rng)
+    app.store.record_attempt([d.id for d in held], step, now)
+    what = f"digest of {len(held)} alerts" if first.batch else f"alert {first.alert_id}"
     if step.state == "delivered":
-        log.info("delivered alert %s (%s)", delivery.alert_id, result.detail, extra=context)
+        log.info("delivered %s (%s)", what, result.detail, extra=context)
     elif step.state == "pending" and step.next_attempt_at:
         log.warning(
-            "delivery failed, retry at %s: %s",
-            step.next_attempt_at.isoformat(timespec="seconds"),
+            "delivery of %s failed, retry at %s: %s",
+            what,
+            iso_seconds(step.next_attempt_at),
             result.detail,
             extra=context,
         )
     else:
-        log.error("delivery failed for good: %s", step.reason, extra=context)
+        log.error("delivery of %s failed for good: %s", what, step.reason, extra=context)
 
 
 async def drain(app: App, budget: float) -> int:

@@ -75,6 +75,14 @@ def setup(fmt: str = "text", level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def scrub(text: str) -> str:
+    """`text` with every registered secret masked: for error details that are stored and
+    shown by commands, not only logged."""
+    for secret in _redactor.secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
 def redact(secrets: Iterable[str]) -> None:
     """Register the config's secret values with the log filter."""
     _redactor.update(secrets)

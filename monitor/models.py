@@ -187,6 +187,17 @@ class Delivery:
     document: dict[str, Any]
     created_at: datetime
     lease: str = ""  # the lease this worker holds on it, as written in the database
+    batch: str | None = None  # the digest it goes out in; None: on its own
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """What one send carries: one alert, or a digest of several, under one id that stays
+    the same on every retry (the `webhook-id`)."""
+
+    id: str
+    alerts: tuple[dict[str, Any], ...]
+    digest: bool = False
 
 
 Outcome = Literal["delivered", "retry", "failed"]

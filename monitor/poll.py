@@ -71,7 +71,7 @@ async def poll_feed(app: App, feed: FeedConfig) -> PollReport:
             name,
             extra={"feed": name},
         )
-    queued = app.store.apply(plan, feed.url, now)
+    queued = app.store.apply(plan, feed.url, now, app.pacing())
     if plan.first_poll:
         log.info(
             "first poll: %d items remembered, %d older than backfill not alerted, %d alerts queued",

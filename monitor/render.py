@@ -5,11 +5,13 @@ Block Kit, a console line. All escaping of feed text lives here; nothing here se
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from monitor.clock import iso_seconds
-from monitor.models import AlertRecord, DeliveryState, Hit, Item, Match
+from monitor.models import AlertRecord, DeliveryState, Hit, Item, Match, Message
 from monitor.text import phrase_spans, tokens, truncate
 
 SUMMARY_CHARS = 600
@@ -60,6 +62,16 @@ def webhook_body(document: dict[str, Any]) -> bytes:
     """Compact, stable JSON: the same document always gives the same bytes, so a retry
     re-sends exactly what was signed before."""
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def digest_document(message: Message) -> dict[str, Any]:
+    """A digest as webhook receivers get it: the alert documents it folds, in order."""
+    return {"type": "digest", "id": message.id, "count": len(message.alerts),
+            "alerts": list(message.alerts)}  # fmt: skip
+
+
+def message_body(message: Message) -> bytes:
+    return webhook_body(digest_document(message) if message.digest else message.alerts[0])
 
 
 # --- Slack ------------------------------------------------------------------------------
@@ -126,6 +138,25 @@ def slack_message(document: dict[str, Any]) -> dict[str, Any]:
     return {"text": truncate(slack_escape(fallback), SLACK_SECTION_CHARS), "blocks": blocks}
 
 
+def slack_digest(alerts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One message for many alerts: a header, then one line per alert (linked title, feed,
+    rule). At most MAX_DIGEST_ALERTS alerts arrive here, so 50 blocks are never reached."""
+    count = _count(alerts)
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"news-monitor: {count}"}}
+    ]
+    for document in alerts:
+        story = document["story"]
+        title = slack_escape(truncate(story["title"] or "(untitled)", SLACK_TITLE_CHARS))
+        link = safe_link(story["url"])
+        heading = f"<{link}|{title}>" if link and len(link) <= MAX_LINK_CHARS else title
+        source = f"{slack_escape(story['feed'])} · rule `{slack_escape(document['rule'])}`"
+        blocks.append(_mrkdwn_section(f"*{heading}*\n{source}"))
+    rules = ", ".join(dict.fromkeys(document["rule"] for document in alerts))
+    fallback = f"news-monitor: {count} ({rules})"
+    return {"text": truncate(slack_escape(fallback), SLACK_SECTION_CHARS), "blocks": blocks}
+
+
 def _mrkdwn_section(text: str) -> dict[str, Any]:
     return {
         "type": "section",
@@ -143,6 +174,78 @@ def console_line(document: dict[str, Any]) -> str:
     matched = ", ".join(document["matched"])
     line = f"[{document['rule']}] {title} — {story['feed']}, {when} — matched: {matched}"
     return f"{line}\n    {story['url']}" if story["url"] else line
+
+
+def console_text(message: Message) -> str:
+    lines = [console_line(document) for document in message.alerts]
+    if message.digest:
+        lines.insert(0, f"--- digest {message.id}: {_count(message.alerts)} ---")
+    return "\n".join(lines)
+
+
+# --- plain text (Apprise, templates) ----------------------------------------------------
+
+# What chat services turn into pings: Discord/Matrix/Telegram `@everyone`, `@here`,
+# `@room`, `@user`; Slack `<!channel>`, `<@U123>`, `<#C123>`; Teams `<at>`.
+_AT_MENTION = re.compile(r"@(?=[\w])")
+_ANGLE_MENTION = re.compile(r"<(?=[!@#]|at\b)", re.IGNORECASE)
+_URL_MENTION = re.compile(r"@(?=(?:everyone|here|channel|room)\b)", re.IGNORECASE)
+
+
+def neutralise_mentions(text: str) -> str:
+    """Feed text that can no longer ping anyone: a zero-width space after each `@` and
+    `<` that would start a mention. The text still reads the same."""
+    return _ANGLE_MENTION.sub("<\u200b", _AT_MENTION.sub("@\u200b", text))
+
+
+def neutralise_url(url: str) -> str:
+    """A link keeps working (`%40` is `@` in a path), but `…/@everyone` pings nobody."""
+    return _URL_MENTION.sub("%40", url)
+
+
+def defused(document: dict[str, Any]) -> dict[str, Any]:
+    """The alert with every feed-written string made mention-free, for services whose
+    formatting we do not control (Apprise targets, user templates)."""
+
+    def walk(value: Any, key: str = "") -> Any:
+        if isinstance(value, str):
+            return neutralise_url(value) if key == "url" else neutralise_mentions(value)
+        if isinstance(value, dict):
+            return {k: walk(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, key) for v in value]
+        return value
+
+    return {key: walk(value, key) for key, value in document.items()}
+
+
+def plain_alert(document: dict[str, Any]) -> tuple[str, str]:
+    """(title, body) in plain text; the caller defuses mentions first."""
+    story = document["story"]
+    when = story["published_at"] or document["detected_at"]
+    lines = [f"{story['feed']} · {when} · rule {document['rule']}"]
+    if story["summary"]:
+        lines += ["", story["summary"]]
+    if story["url"]:
+        lines += ["", story["url"]]
+    others = [source["feed"] for source in story.get("also_reported_by", ())]
+    if others:
+        lines += ["", "Also reported by: " + ", ".join(others)]
+    lines += ["", "Matched: " + ", ".join(document["matched"])]
+    return story["title"] or "(untitled)", "\n".join(lines)
+
+
+def plain_digest(alerts: Sequence[dict[str, Any]]) -> tuple[str, str]:
+    entries = []
+    for document in alerts:
+        story = document["story"]
+        line = f"• {story['title'] or '(untitled)'} — {story['feed']} (rule {document['rule']})"
+        entries.append(f"{line}\n  {story['url']}" if story["url"] else line)
+    return f"news-monitor: {_count(alerts)}", "\n".join(entries)
+
+
+def _count(alerts: Sequence[Any]) -> str:
+    return f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''}"
 
 
 # --- dry runs ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlite_utils import Database, Migrations
 
+from monitor.batching import Pacing, Queued, period, slot, window
 from monitor.clock import iso, parse_iso
 from monitor.identity import digest, title_key
 from monitor.models import (
@@ -166,6 +167,15 @@ def _stories(db: Database) -> None:
         _insert_story(db.conn, story, sig, row["first_seen_at"])
         db.execute("UPDATE alerts SET story_id = ? WHERE item_id = ?", [story, row["id"]])
     db.execute("CREATE UNIQUE INDEX alerts_rule_story ON alerts (rule, story_id)")
+
+
+@migrations(name="0003_batches")
+def _batches(db: Database) -> None:
+    """Digests and burst folding: a delivery held for a digest names its batch, and a
+    notifier's deliveries in a period are counted by creation time."""
+    db.execute("ALTER TABLE deliveries ADD COLUMN batch TEXT")
+    db.execute("CREATE INDEX deliveries_batch ON deliveries (batch)")
+    db.execute("CREATE INDEX deliveries_notifier_created ON deliveries (notifier, created_at)")
 
 
 def _insert_story(conn: sqlite3.Connection, story: str, sig: StorySignature, now: str) -> None:
@@ -331,7 +341,9 @@ class Store:
 
     # --- one poll, one transaction -------------------------------------------------------
 
-    def apply(self, plan: PollPlan, url: str, now: datetime) -> int:
+    def apply(
+        self, plan: PollPlan, url: str, now: datetime, pacing: Mapping[str, Pacing] | None = None
+    ) -> int:
         """Record a poll: new items with their stories, edits, alerts and one outbox row per
         (alert, notifier), all or nothing. An alert is made once per (rule, story); an item
         joining a story is added to the story's alerts as another source. Returns how many
@@ -365,7 +377,8 @@ class Store:
             )
             for alert in plan.alerts:
                 if alert.item_key in placed:
-                    queued += self._insert_alert(conn, alert, *placed[alert.item_key], stamp)
+                    item_id, story = placed[alert.item_key]
+                    queued += self._insert_alert(conn, alert, item_id, story, now, pacing or {})
         return queued
 
     @staticmethod
@@ -493,10 +506,16 @@ class Store:
 
     @staticmethod
     def _insert_alert(
-        conn: sqlite3.Connection, alert: AlertIntent, item_id: int, story: str, now: str
+        conn: sqlite3.Connection,
+        alert: AlertIntent,
+        item_id: int,
+        story: str,
+        at: datetime,
+        pacing: Mapping[str, Pacing],
     ) -> int:
         """One alert per (rule, story): a rule that already alerted this story from another
         item (another feed, an earlier version) does not alert again."""
+        now = iso(at)
         cursor = conn.execute(
             "INSERT OR IGNORE INTO alerts (id, rule, item_id, document, detected_at, story_id)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -519,11 +538,14 @@ class Store:
                 "UPDATE alerts SET document = ? WHERE id = ?",
                 (json.dumps(document, ensure_ascii=False), alert.id),
             )
-        conn.executemany(
-            "INSERT OR IGNORE INTO deliveries (id, alert_id, notifier, state, created_at,"
-            " next_attempt_at) VALUES (?, ?, ?, 'pending', ?, ?)",
-            [(delivery, alert.id, notifier, now, now) for delivery, notifier in alert.deliveries],
-        )
+        for delivery, notifier in alert.deliveries:
+            paced = pacing.get(notifier, Pacing())
+            when = slot(notifier, paced, at, _queued(conn, notifier, paced, at))
+            conn.execute(
+                "INSERT OR IGNORE INTO deliveries (id, alert_id, notifier, state, created_at,"
+                " next_attempt_at, batch) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
+                (delivery, alert.id, notifier, now, iso(when.due_at), when.batch),
+            )
         return len(alert.deliveries)
 
     # --- the outbox ----------------------------------------------------------------------
@@ -531,15 +553,30 @@ class Store:
     def claim_due(self, now: datetime, lease: timedelta, limit: int = 200) -> list[Delivery]:
         """Pending deliveries that are due, leased so a second process draining the same
         database leaves them alone; a crash lets the lease lapse and they come back."""
+        due = (
+            "SELECT d.id, d.alert_id, d.notifier, d.attempts, d.created_at, d.batch, a.document"
+            " FROM deliveries d JOIN alerts a ON a.id = d.alert_id"
+            " WHERE d.state = 'pending' AND d.next_attempt_at <= ?"
+            " AND (d.lease_until IS NULL OR d.lease_until <= ?)"
+        )
         with self._write() as conn:
             rows = conn.execute(
-                "SELECT d.id, d.alert_id, d.notifier, d.attempts, d.created_at, a.document"
-                " FROM deliveries d JOIN alerts a ON a.id = d.alert_id"
-                " WHERE d.state = 'pending' AND d.next_attempt_at <= ?"
-                " AND (d.lease_until IS NULL OR d.lease_until <= ?)"
-                " ORDER BY d.created_at, d.id LIMIT ?",
-                (iso(now), iso(now), limit),
+                f"{due} ORDER BY d.created_at, d.id LIMIT ?", (iso(now), iso(now), limit)
             ).fetchall()
+            # A digest goes out whole: a batch cut by the limit would be sent as two
+            # different messages under one webhook-id, and receivers drop the second.
+            batches = sorted({row["batch"] for row in rows if row["batch"]})
+            if batches:
+                taken = {row["id"] for row in rows}
+                marks = ",".join("?" * len(batches))
+                rows += [
+                    row
+                    for row in conn.execute(
+                        f"{due} AND d.batch IN ({marks}) ORDER BY d.created_at, d.id",
+                        (iso(now), iso(now), *batches),
+                    )
+                    if row["id"] not in taken
+                ]
             lease_until = iso(now + lease)
             conn.executemany(
                 "UPDATE deliveries SET lease_until = ? WHERE id = ?",
@@ -554,6 +591,7 @@ class Store:
                 document=json.loads(row["document"]),
                 created_at=parse_iso(row["created_at"]),
                 lease=lease_until,
+                batch=row["batch"],
             )
             for row in rows
         ]
@@ -571,22 +609,27 @@ class Store:
             )
         return replace(delivery, lease=renewed) if cursor.rowcount else None
 
-    def record_attempt(self, delivery_id: str, step: Step, now: datetime) -> None:
+    def record_attempt(self, delivery_ids: str | Sequence[str], step: Step, now: datetime) -> None:
+        """The outcome of one send, for the delivery or every member of the digest sent."""
+        ids = [delivery_ids] if isinstance(delivery_ids, str) else list(delivery_ids)
         with self._write() as conn:
-            conn.execute(
+            conn.executemany(
                 "UPDATE deliveries SET state = ?, attempts = attempts + 1, lease_until = NULL,"
                 " last_attempt_at = ?, next_attempt_at = COALESCE(?, next_attempt_at),"
                 " delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END,"
                 " last_error = ? WHERE id = ?",
-                (
-                    step.state,
-                    iso(now),
-                    iso(step.next_attempt_at) if step.next_attempt_at else None,
-                    step.state,
-                    iso(now),
-                    step.reason or None,
-                    delivery_id,
-                ),
+                [
+                    (
+                        step.state,
+                        iso(now),
+                        iso(step.next_attempt_at) if step.next_attempt_at else None,
+                        step.state,
+                        iso(now),
+                        step.reason or None,
+                        delivery_id,
+                    )
+                    for delivery_id in ids
+                ],
             )
 
     def next_due_at(self) -> datetime | None:
@@ -748,6 +791,19 @@ def _stored(row: sqlite3.Row, found_by: FoundBy) -> StoredItem:
         matched=frozenset(json.loads(row["matched"])),
         found_by=found_by,
     )
+
+
+def _queued(conn: sqlite3.Connection, notifier: str, pacing: Pacing, now: datetime) -> Queued:
+    length = period(pacing)
+    if length is None:
+        return Queued(0, 0)
+    start, _ = window(now, length)
+    singles, held = conn.execute(
+        "SELECT COUNT(*) - COUNT(batch), COUNT(batch) FROM deliveries"
+        " WHERE notifier = ? AND created_at >= ?",
+        (notifier, iso(start)),
+    ).fetchone()
+    return Queued(singles, held)
 
 
 def _sources(conn: sqlite3.Connection, alert: str) -> list[dict[str, Any]]:

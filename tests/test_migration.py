@@ -66,6 +66,7 @@ def test_opening_a_v1_database_migrates_it_without_losing_anything(tmp_path: Pat
     assert rows(path, "SELECT name FROM _sqlite_migrations ORDER BY id") == [
         ("0001_initial",),
         ("0002_stories",),
+        ("0003_batches",),
     ]
     items = rows(
         path,
@@ -186,4 +187,5 @@ def test_opening_a_migrated_database_again_applies_and_changes_nothing(
     assert rows(path, "SELECT name FROM _sqlite_migrations ORDER BY id") == [
         ("0001_initial",),
         ("0002_stories",),
+        ("0003_batches",),
     ]

@@ -4,23 +4,24 @@ sends bytes, and classifies the response into a SendResult. The registry is a di
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 import httpx
 
 from monitor.config import (
+    AppriseNotifier,
     ConsoleNotifier,
     NotifierConfig,
     SlackNotifier,
     WebhookNotifier,
 )
-from monitor.models import SendResult
+from monitor.models import Message, SendResult
 
 
 class Notifier(Protocol):
     name: str
 
-    async def send(self, delivery_id: str, document: dict[str, Any]) -> SendResult: ...
+    async def send(self, message: Message) -> SendResult: ...
 
 
 def build_notifiers(
@@ -33,9 +34,14 @@ def build_notifiers(
     built: dict[str, Notifier] = {}
     for name, config in configs.items():
         if isinstance(config, ConsoleNotifier):
-            built[name] = Console(name)
+            built[name] = Console(name, config.template)
         elif isinstance(config, WebhookNotifier):
             built[name] = Webhook(name, config, client)
         elif isinstance(config, SlackNotifier):
             built[name] = Slack(name, config, client)
+        elif isinstance(config, AppriseNotifier):
+            # Imported only when used: Apprise loads every service plugin it has.
+            from monitor.notify.via_apprise import Apprise
+
+            built[name] = Apprise(name, config)
     return built

@@ -7,14 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
 
 import httpx
 
 from monitor.config import SlackNotifier
-from monitor.models import SendResult
+from monitor.models import Message, SendResult
 from monitor.notify.http import classify_status, post, retry_after
-from monitor.render import slack_message
+from monitor.render import slack_digest, slack_message
 
 MIN_INTERVAL = 1.0
 # Codes Slack answers with that mean the webhook itself is broken or gone.
@@ -42,8 +41,10 @@ class Slack:
         self._last_sent = 0.0
         self._pace = asyncio.Lock()
 
-    async def send(self, delivery_id: str, document: dict[str, Any]) -> SendResult:
-        body = json.dumps(slack_message(document), ensure_ascii=False).encode("utf-8")
+    async def send(self, message: Message) -> SendResult:
+        alerts = message.alerts
+        payload = slack_digest(alerts) if message.digest else slack_message(alerts[0])
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         async with self._pace:
             # Slack allows about one message a second per webhook and may disable
             # webhooks that keep sending after a 429.
