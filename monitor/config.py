@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import (
@@ -242,6 +242,10 @@ NotifierConfig = Annotated[
     ConsoleNotifier | WebhookNotifier | SlackNotifier | AppriseNotifier,
     Field(discriminator="type"),
 ]
+NOTIFIER_TYPES: tuple[str, ...] = tuple(
+    get_args(kind.model_fields["type"].annotation)[0]
+    for kind in (ConsoleNotifier, WebhookNotifier, SlackNotifier, AppriseNotifier)
+)
 
 
 class Config(_Model):
@@ -271,8 +275,14 @@ class Config(_Model):
         for notifier in self.notifiers.values():
             values = [getattr(notifier, attr, None) for attr in ("url", "secret")]
             values += list(getattr(notifier, "urls", ()))
-            values += list(getattr(notifier, "headers", {}).values())
             found += [v.get_secret_value() for v in values if isinstance(v, SecretStr)]
+            found += [
+                part
+                for value in getattr(notifier, "headers", {}).values()
+                # `Bearer <token>`: a receiver may echo the token without its scheme word.
+                for part in (value.get_secret_value(), *value.get_secret_value().split())
+                if part == value.get_secret_value() or _looks_like_a_token(part)
+            ]
         return [part for value in found if value for part in (value, *_url_parts(value))]
 
 
@@ -537,11 +547,18 @@ def _duplicates(names: Iterable[tuple[int, str]], section: str, noun: str) -> It
 
 
 def _describe(error: ValidationError) -> Iterator[Problem]:
-    for detail in error.errors():
+    details = error.errors()
+    for detail in details:
         path = _without_union_tag(tuple(detail["loc"]))
         if path and path[-1] == "disabled_notifiers":
             continue
+        if detail["type"] == "too_short" and _has_deeper(details, tuple(detail["loc"])):
+            continue  # a list emptied by its items' own errors: those say what is wrong
         yield path, _plain_message(detail)
+
+
+def _has_deeper(details: list[Any], loc: tuple[Any, ...]) -> bool:
+    return any(len(d["loc"]) > len(loc) and tuple(d["loc"][: len(loc)]) == loc for d in details)
 
 
 def _plain_message(detail: Any) -> str:
@@ -551,9 +568,9 @@ def _plain_message(detail: Any) -> str:
     if kind == "missing":
         return "is required"
     if kind == "union_tag_invalid":
-        return "type must be one of: console, webhook, slack"
+        return "type must be one of: " + ", ".join(NOTIFIER_TYPES)
     if kind == "union_tag_not_found":
-        return "type is required: one of console, webhook, slack"
+        return "type is required: one of " + ", ".join(NOTIFIER_TYPES)
     message = str(detail["msg"])
     return message.removeprefix("Value error, ")
 
@@ -580,7 +597,7 @@ def _is_scalar(node: Any) -> bool:
 
 def _without_union_tag(path: Path_) -> Path_:
     # pydantic puts the chosen notifier type into the location: notifiers.ops.webhook.url
-    if len(path) > 2 and path[0] == "notifiers" and path[2] in ("console", "webhook", "slack"):
+    if len(path) > 2 and path[0] == "notifiers" and path[2] in NOTIFIER_TYPES:
         return path[:2] + path[3:]
     return path
 

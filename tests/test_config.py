@@ -547,13 +547,13 @@ def test_unknown_notifier_type(kind: str) -> None:
     )
     assert len(problems) == 1
     assert problems[0].startswith(f"{WHERE}:3: notifiers.ops: ")
-    assert "console, webhook, slack" in problems[0]
+    assert "console, webhook, slack, apprise" in problems[0]
 
 
 def test_notifier_without_type_is_reported_at_its_line() -> None:
     problems = problems_of("notifiers:\n  ops:\n    url: https://example.com/\n")
     assert problems == [
-        f"{WHERE}:2: notifiers.ops: type is required: one of console, webhook, slack"
+        f"{WHERE}:2: notifiers.ops: type is required: one of console, webhook, slack, apprise"
     ]
 
 
@@ -769,3 +769,108 @@ def test_valid_notifiers_keep_secrets_out_of_reprs() -> None:
     assert set(config.secrets()) >= set(SECRET_ENV.values())
     # Parts of a secret URL count only when they look like tokens, never plain words.
     assert not set(config.secrets()) & {"services", "hooks.slack.com", "https"}
+
+
+# --- pacing, templates, headers, Apprise ------------------------------------------------
+
+
+def test_digest_and_burst_are_read_on_any_notifier() -> None:
+    config = config_of("""\
+        notifiers:
+          daily: {type: console, digest: 1d}
+          ops: {type: webhook, url: "https://ops.example.com/h", burst: {max: 10, per: 5m}}
+        """)
+    assert config.notifiers["daily"].digest == timedelta(days=1)
+    burst = config.notifiers["ops"].burst
+    assert burst is not None and (burst.max, burst.per) == (10, timedelta(minutes=5))
+
+
+@pytest.mark.parametrize(
+    ("spec", "where", "fragment"),
+    [
+        ("digest: 15m, burst: {max: 2, per: 5m}", "notifiers.h", "not both"),
+        ("burst: {max: 0, per: 5m}", "notifiers.h.burst.max", "greater than or equal to 1"),
+        ("burst: {max: 3}", "notifiers.h.burst.per", "is required"),
+        ("burst: {max: 3, per: 0s}", "notifiers.h.burst.per", "longer than zero"),
+        ("digest: soon", "notifiers.h.digest", "not a duration"),
+        ("headers: {webhook-signature: x}", "notifiers.h.headers", "set by news-monitor"),
+        ("headers: {Content-Type: text/plain}", "notifiers.h.headers", "set by news-monitor"),
+        ('headers: {"bad header": x}', "notifiers.h.headers", "not a valid HTTP header name"),
+        ("template: '{{ x }}'", "notifiers.h.template", "unknown key"),
+    ],
+)
+def test_bad_pacing_and_headers_are_config_errors(spec: str, where: str, fragment: str) -> None:
+    problems = problems_of(
+        f'notifiers:\n  h: {{type: webhook, url: "https://ops.example.com/h", {spec}}}\n'
+    )
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{WHERE}:2: {where}: "), problems
+    assert fragment in problems[0]
+
+
+def test_a_header_value_with_a_line_break_is_refused_without_quoting_it() -> None:
+    problems = problems_of(
+        'notifiers:\n  h:\n    type: webhook\n    url: "https://ops.example.com/h"\n'
+        '    headers: {Authorization: "Bearer TOKENsecret456\\r\\nX-Evil: 1"}\n'
+    )
+    assert len(problems) == 1 and "line break" in problems[0]
+    assert "TOKENsecret456" not in problems[0]
+
+
+def test_header_values_are_secrets() -> None:
+    config = config_of(
+        """\
+        notifiers:
+          ops:
+            type: webhook
+            url: "https://ops.example.com/h"
+            headers: {Authorization: "Bearer ${OPS_TOKEN}"}
+        """,
+        {"OPS_TOKEN": "TOKENsecret456"},
+    )
+    assert "TOKENsecret456" not in repr(config)
+    assert {"Bearer TOKENsecret456", "TOKENsecret456"} <= set(config.secrets())
+    assert "Bearer" not in config.secrets()
+
+
+def test_a_broken_template_names_the_notifier_and_its_line() -> None:
+    problems = problems_of(
+        "notifiers:\n  out:\n    type: console\n    template: '{{ story.title '\n"
+    )
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{WHERE}:4: notifiers.out.template: is not a valid Jinja2")
+
+
+def test_apprise_urls_are_checked_and_never_quoted() -> None:
+    problems = problems_of(
+        'notifiers:\n  chat:\n    type: apprise\n    urls: ["discord://123/abcTOKEN99", '
+        '"nosuch://TOKENsecret456"]\n'
+    )
+    assert problems == [
+        f"{WHERE}:4: notifiers.chat.urls[1]: is not a URL Apprise recognises"
+        " (see Apprise's list of services)"
+    ]
+    assert problems_of("notifiers:\n  chat: {type: apprise, urls: []}\n")[0].startswith(
+        f"{WHERE}:2: notifiers.chat.urls: "
+    )
+
+
+def test_apprise_urls_and_their_tokens_are_secrets() -> None:
+    config = config_of(
+        'notifiers:\n  chat: {type: apprise, urls: ["${DISCORD}", "tgram://${BOT}/12345"]}\n',
+        {"DISCORD": "discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV", "BOT": "123456789:AAbbCCdd"},
+    )
+    secrets = set(config.secrets())
+    assert "discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV" in secrets
+    assert "JHMHI8qBe7bk2ZwO5U711o3dV" in secrets  # the token alone, as a service may echo it
+    assert "AAbbCCdd" in secrets  # Telegram keeps its bot token in the host part
+    assert "JHMHI8qBe7bk2ZwO5U711o3dV" not in repr(config)
+
+
+def test_an_apprise_notifier_with_every_url_unset_is_switched_off() -> None:
+    config = config_of(
+        'notifiers:\n  chat: {type: apprise, urls: ["${DISCORD}", "${TEAMS:-}"]}\n',
+        {"DISCORD": ""},
+    )
+    assert config.disabled_notifiers == ("chat",)
+    assert config.active_notifiers() == {}

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.conftest import run_cli
+from tests.conftest import cli_env, run_cli
 from tests.feeds import rss20, story
 from tests.loopback import Answer, FeedServer, Receiver, Request
 
@@ -237,3 +237,26 @@ def parse(text: str) -> datetime:
 def stamp(moment: datetime) -> str:
     """The store's own fixed-width UTC format, so the row still sorts and compares."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_extra_headers_reach_the_receiver_and_stay_out_of_logs(
+    tmp_path: Path, feed_server: FeedServer, receiver: Receiver
+) -> None:
+    config = write_config(tmp_path, feed_server, f"{receiver.url}/hook")
+    text = config.read_text().replace(
+        f'secret: "{SECRET}", timeout: 5s}}',
+        f'secret: "{SECRET}", timeout: 5s, headers: {{Authorization: "Bearer ${{HOOK_TOKEN}}"}}}}',
+    )
+    config.write_text(text)
+    receiver.default = Answer(500, b"unknown token TOKENsecret456")  # an echoing receiver
+    env = cli_env(HOOK_TOKEN="TOKENsecret456")
+
+    failed = run_cli("poll", "-c", str(config), "--drain-timeout", "0", cwd=tmp_path, env=env)
+    assert failed.returncode == 0, failed.stderr
+    [post] = receiver.posts()
+    assert post.headers["authorization"] == "Bearer TOKENsecret456"
+    assert verified(post)["story"]["title"] == TITLE  # the signature is unaffected
+    listed = run_cli("alerts", "-c", str(config), cwd=tmp_path, env=env)
+    for output in (failed.stderr, failed.stdout, listed.stdout, listed.stderr):
+        assert "TOKENsecret456" not in output
+    assert "HTTP 500: unknown token ***" in listed.stdout
