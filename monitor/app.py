@@ -17,6 +17,7 @@ from monitor.clock import utcnow
 from monitor.closing import AsyncClosing
 from monitor.config import Config, FeedConfig
 from monitor.fetch import USER_AGENT, Fetcher
+from monitor.health import HealthPolicy
 from monitor.notify import Notifier, build_notifiers
 from monitor.rules import RuleSet, compile_rules
 from monitor.store import Store
@@ -49,6 +50,10 @@ class App(AsyncClosing):
             for name, notifier in self.config.active_notifiers().items()
         }
 
+    def health_policy(self) -> HealthPolicy:
+        poll = self.config.poll
+        return HealthPolicy(alert_after=poll.failing_after, max_backoff=poll.max_backoff)
+
     def targets(self) -> dict[str, tuple[str, ...]]:
         return {rule.name: self.config.rule_targets(rule) for rule in self.config.rules}
 
@@ -67,7 +72,13 @@ def build(config: Config) -> App:
     return App(
         config=config,
         store=Store(config.storage),
-        fetcher=Fetcher(poll.timeout.total_seconds(), poll.concurrency, poll.max_body),
+        fetcher=Fetcher(
+            poll.timeout.total_seconds(),
+            poll.concurrency,
+            poll.max_body,
+            per_host=poll.per_host,
+            proxy=poll.proxy.get_secret_value() if poll.proxy else None,
+        ),
         rules=compile_rules(config.rules),
         notifiers=build_notifiers(config.active_notifiers(), http),
         http=http,

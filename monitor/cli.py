@@ -177,6 +177,45 @@ def test_rules(
 
 @cli.command()
 @common
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per feed, per line.")
+def feeds(config_path: str | None, log_format: str, log_level: str, as_json: bool) -> None:
+    """Each feed's health: status, last success, last error, next poll, items seen."""
+    import json
+
+    from monitor.clock import utcnow
+    from monitor.health import view
+    from monitor.models import FeedState
+    from monitor.render import feed_view_json, feeds_table
+    from monitor.store import Store
+
+    config = _setup(config_path, log_format, log_level)
+    store = Store(config.storage)
+    try:
+        states = store.feed_states()
+    finally:
+        store.close()
+    now = utcnow()
+    views = [
+        view(
+            feed.display_name(),
+            feed.url,
+            config.feed_interval(feed),
+            states.get(feed.display_name()) or FeedState(feed.display_name()),
+            now,
+        )
+        for feed in config.feeds
+    ]
+    if as_json:
+        for row in views:
+            click.echo(json.dumps(feed_view_json(row), ensure_ascii=False))
+        return
+    click.echo(feeds_table(views))
+    failing = sum(row.status in ("failing", "gone") for row in views)
+    click.echo(f"\n{len(views)} feeds, {failing} failing or gone.")
+
+
+@cli.command()
+@common
 @click.option(
     "--status",
     type=click.Choice(["pending", "delivered", "failed"]),

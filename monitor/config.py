@@ -119,6 +119,16 @@ class PollSettings(_Model):
     concurrency: int = Field(default=20, ge=1, le=500)
     backfill: DurationOrZero = timedelta(hours=24)
     max_body: int = Field(default=10 * 1024 * 1024, ge=1024)
+    per_host: int = Field(default=2, ge=1, le=100)  # requests at once to one host
+    proxy: SecretStr | None = None  # http(s):// or socks5://; may carry a password
+    # Feed health: a "feed failing" notice after this many failed polls in a row; failing
+    # feeds back off (doubling from the interval) up to max_backoff, and keep trying.
+    failing_after: int = Field(default=3, ge=1, le=1000)
+    max_backoff: Duration = timedelta(hours=6)
+    # Parsing runs in worker processes, killed past this deadline or memory.
+    parse_timeout: Duration = timedelta(seconds=20)
+    parse_workers: int = Field(default=2, ge=1, le=32)
+    parse_memory_mb: int = Field(default=1024, ge=128)
 
 
 class FeedConfig(_Model):
@@ -126,6 +136,13 @@ class FeedConfig(_Model):
     name: str = ""
     interval: Duration | None = None
     tags: tuple[str, ...] = ()
+    # Sent with every request for this feed, e.g. an auth token from ${VAR}; secrets.
+    headers: dict[str, SecretStr] = {}
+
+    @field_validator("headers")
+    @classmethod
+    def _valid_headers(cls, headers: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        return _check_headers(headers, reserved=set())
 
     @field_validator("url")
     @classmethod
@@ -154,6 +171,18 @@ class RuleConfig(_Model):
     feeds: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     notify: tuple[str, ...] | None = None
+
+
+def _check_headers(headers: dict[str, SecretStr], reserved: set[str]) -> dict[str, SecretStr]:
+    # Values are never quoted: they are tokens.
+    for name, value in headers.items():
+        if name.lower() in reserved:
+            raise ValueError(f"header {name} is set by news-monitor and cannot be replaced")
+        if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+            raise ValueError(f"{name!r} is not a valid HTTP header name")
+        if any(c in value.get_secret_value() for c in "\r\n\0"):
+            raise ValueError(f"the value of header {name} contains a line break")
+    return headers
 
 
 class Burst(_Model):
@@ -204,15 +233,7 @@ class WebhookNotifier(_Notifier):
     @field_validator("headers")
     @classmethod
     def _own_headers_stay(cls, headers: dict[str, SecretStr]) -> dict[str, SecretStr]:
-        for name in headers:
-            if name.lower() in _RESERVED_HEADERS:
-                raise ValueError(f"header {name} is set by news-monitor and cannot be replaced")
-            if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
-                raise ValueError(f"{name!r} is not a valid HTTP header name")
-        for name, value in headers.items():
-            if any(c in value.get_secret_value() for c in "\r\n\0"):
-                raise ValueError(f"the value of header {name} contains a line break")
-        return headers
+        return _check_headers(headers, reserved=_RESERVED_HEADERS)
 
 
 class SlackNotifier(_Notifier):
@@ -255,6 +276,8 @@ class Config(_Model):
     feeds: tuple[FeedConfig, ...] = ()
     rules: tuple[RuleConfig, ...] = ()
     notifiers: dict[str, NotifierConfig] = {}
+    # Who hears that a feed is failing, recovered or gone; unset: every notifier.
+    feed_alerts: tuple[str, ...] | None = None
     # Filled by load(): notifiers whose URL came out empty, switched off on purpose.
     disabled_notifiers: tuple[str, ...] = ()
 
@@ -267,6 +290,10 @@ class Config(_Model):
     def rule_targets(self, rule: RuleConfig) -> tuple[str, ...]:
         """A rule's notifiers that are switched on; no `notify` means every notifier."""
         names = rule.notify if rule.notify is not None else tuple(self.notifiers)
+        return tuple(n for n in names if n not in self.disabled_notifiers)
+
+    def feed_alert_targets(self) -> tuple[str, ...]:
+        names = self.feed_alerts if self.feed_alerts is not None else tuple(self.notifiers)
         return tuple(n for n in names if n not in self.disabled_notifiers)
 
     def secrets(self) -> list[str]:
@@ -283,6 +310,13 @@ class Config(_Model):
                 for part in (value.get_secret_value(), *value.get_secret_value().split())
                 if part == value.get_secret_value() or _looks_like_a_token(part)
             ]
+        for feed in self.feeds:
+            found += [value.get_secret_value() for value in feed.headers.values()]
+            # A feed URL is shown in logs and `feeds`, unless it carries a token.
+            tokens_in_url = [p for p in _url_parts(feed.url) if p not in feed.url.split("/")[2:]]
+            found += [feed.url, *tokens_in_url] if tokens_in_url else []
+        if self.poll.proxy is not None:
+            found.append(self.poll.proxy.get_secret_value())
         return [part for value in found if value for part in (value, *_url_parts(value))]
 
 
@@ -305,7 +339,8 @@ def _looks_like_a_token(piece: str) -> bool:
     # Words such as `services` or `webhooks` are not secrets, and masking them in every
     # log line would hide what the line says.
     mixed = any(c.isdigit() for c in piece) or (piece.lower() != piece != piece.upper())
-    return len(piece) >= 8 and mixed
+    address = re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", piece) is not None  # an IPv4 address
+    return len(piece) >= 8 and mixed and not address
 
 
 def default_path() -> str:
@@ -457,6 +492,10 @@ def _cross_checks(
     feed_names = _raw_names(data, "feeds", _raw_feed_name, unknown)
     yield from _duplicates(feed_names, "feeds", "feed")
     yield from _duplicates(_raw_names(data, "rules", _raw_name, unknown), "rules", "rule")
+    raw_alerts = data.get("feed_alerts")
+    for position, notifier in enumerate(raw_alerts if isinstance(raw_alerts, list) else ()):
+        if isinstance(notifier, str) and notifier not in (notifiers or {}):
+            yield ("feed_alerts", position), f"unknown notifier {notifier!r}"
     for index, rule in rules:
         yield from _rule_problems(
             ("rules", index), rule, set(notifiers or ()), {name for _, name in feed_names}

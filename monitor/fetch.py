@@ -1,55 +1,83 @@
-"""HTTP for feeds: one shared httpx.AsyncClient, bounded concurrency, conditional GET,
-a whole-request deadline and a body cap. Returns FetchResult for every outcome and
-never raises for network trouble; error texts never contain the URL.
+"""HTTP for feeds: one shared httpx.AsyncClient, bounded concurrency overall and per host,
+conditional GET, a whole-request deadline and a body cap counted after decompression.
+Returns FetchResult for every outcome and never raises for network trouble; error texts
+never contain the URL.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
+from collections import defaultdict
+from collections.abc import AsyncIterator, Mapping
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 import httpx
 
 from monitor import __version__
+from monitor.clock import utcnow
 from monitor.closing import AsyncClosing
 from monitor.models import FeedState, FetchResult
 
 USER_AGENT = f"news-monitor/{__version__} (+https://github.com/news-monitor; feed alerting)"
 MAX_REDIRECTS = 5
+PERMANENT_REDIRECTS = frozenset({301, 308})
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json,"
+    " application/xml;q=0.9, text/xml;q=0.8, application/json;q=0.7, */*;q=0.5"
+)
 
 # httpx logs every request URL at INFO; feed and webhook URLs can carry tokens.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
+class BodyTooLarge(Exception):
+    pass
+
+
 class Fetcher(AsyncClosing):
-    def __init__(self, timeout: float, concurrency: int, max_body: int) -> None:
+    def __init__(
+        self,
+        timeout: float,
+        concurrency: int,
+        max_body: int,
+        per_host: int = 2,
+        proxy: str | None = None,
+    ) -> None:
         self.timeout = timeout
         self.max_body = max_body
         self._slots = asyncio.Semaphore(concurrency)
+        # Politeness: many feeds on one host must not hit it all at once.
+        self._per_host = per_host
+        self._hosts: dict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(self._per_host)
+        )
         self._client = httpx.AsyncClient(
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
             timeout=httpx.Timeout(timeout),
             # A small pool: httpcore re-checks every pooled connection on each request.
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=10),
-            # Only encodings whose decoded size we can bound while streaming.
+            # Only encodings we decompress ourselves, in bounded steps (_decoded).
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
+            proxy=proxy,
         )
 
     async def close(self) -> None:
         await self._client.aclose()
 
-    async def fetch(self, url: str, state: FeedState) -> FetchResult:
-        headers = {
-            "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9,"
-            " text/xml;q=0.8, */*;q=0.5"
-        }
+    async def fetch(
+        self, url: str, state: FeedState, extra_headers: Mapping[str, str] | None = None
+    ) -> FetchResult:
+        headers = {"Accept": ACCEPT, **(extra_headers or {})}
         if state.etag:
             headers["If-None-Match"] = state.etag
         if state.last_modified:
             headers["If-Modified-Since"] = state.last_modified
-        async with self._slots:
+        async with self._slots, self._hosts[_host(url)]:
             try:
                 # httpx's timeouts are per read; a server dripping bytes runs far past them.
                 async with asyncio.timeout(self.timeout):
@@ -58,39 +86,133 @@ class Fetcher(AsyncClosing):
                 return FetchResult("error", error=f"timed out after {self.timeout:g}s")
             except httpx.TooManyRedirects:
                 return FetchResult("error", error=f"more than {MAX_REDIRECTS} redirects")
+            except BodyTooLarge:
+                return FetchResult(
+                    "error", error=f"response larger than {self.max_body} bytes (decompressed)"
+                )
+            except zlib.error:
+                return FetchResult("error", error="the response body could not be decompressed")
             except httpx.HTTPError as error:
                 return FetchResult("error", error=describe_http_error(error))
 
     async def _get(self, url: str, headers: dict[str, str]) -> FetchResult:
         async with self._client.stream("GET", url, headers=headers) as response:
             final_url = str(response.url)
-            if response.status_code == 304:
-                return FetchResult("not_modified", http_status=304, final_url=final_url)
-            if response.status_code >= 400:
+            moved_to = _permanent_move(response)
+            status = response.status_code
+            if status == 304:
+                return FetchResult(
+                    "not_modified", http_status=304, final_url=final_url, moved_to=moved_to
+                )
+            if status == 410:
+                return FetchResult("gone", http_status=410, error="HTTP 410 Gone")
+            if status >= 400 or status < 200:
                 return FetchResult(
                     "error",
-                    http_status=response.status_code,
-                    error=f"HTTP {response.status_code} {response.reason_phrase}",
+                    http_status=status,
+                    error=f"HTTP {status} {response.reason_phrase}".strip(),
+                    retry_after=retry_after(response) if status in (429, 503) else None,
                 )
             declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_body:
-                return FetchResult("error", error=f"response larger than {self.max_body} bytes")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > self.max_body:
-                    return FetchResult("error", error=f"response larger than {self.max_body} bytes")
-                chunks.append(chunk)
+            encoding = response.headers.get("content-encoding", "identity").strip().lower()
+            plain = encoding in ("", "identity")
+            if plain and declared.isdigit() and int(declared) > self.max_body:
+                raise BodyTooLarge
+            if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
+                return FetchResult("error", error=f"unsupported Content-Encoding {encoding!r}")
+            body = await self._decoded(response.aiter_raw(), encoding)
             return FetchResult(
                 "ok",
-                body=b"".join(chunks),
+                body=body,
                 headers=dict(response.headers),
                 etag=response.headers.get("etag"),
                 last_modified=response.headers.get("last-modified"),
                 final_url=final_url,
-                http_status=response.status_code,
+                http_status=status,
+                moved_to=moved_to,
             )
+
+    async def _decoded(self, raw: AsyncIterator[bytes], encoding: str) -> bytes:
+        """The body, decompressed in steps of at most what is still allowed: httpx would
+        inflate a 200 KB gzip bomb into one 67 MB chunk before we could count it."""
+        inflate = _Inflater(encoding) if encoding not in ("", "identity") else None
+        chunks: list[bytes] = []
+        size = 0
+        async for data in raw:
+            pieces = inflate.feed(data, self.max_body - size + 1) if inflate else [data]
+            for piece in pieces:
+                size += len(piece)
+                if size > self.max_body:
+                    raise BodyTooLarge
+                chunks.append(piece)
+        if inflate:
+            chunks.append(inflate.finish(self.max_body - size + 1))
+            if size + len(chunks[-1]) > self.max_body:
+                raise BodyTooLarge
+        return b"".join(chunks)
+
+
+class _Inflater:
+    """gzip or deflate (zlib-wrapped, or raw as some servers send it), never producing
+    more than asked for at a time."""
+
+    def __init__(self, encoding: str) -> None:
+        self._gzip = encoding in ("gzip", "x-gzip")
+        self._inflate = zlib.decompressobj(zlib.MAX_WBITS | 32 if self._gzip else zlib.MAX_WBITS)
+        self._started = False
+
+    def feed(self, data: bytes, limit: int) -> list[bytes]:
+        if not self._started and not self._gzip:
+            self._started = True
+            try:
+                return self._drain(data, limit)
+            except zlib.error:
+                # "deflate" sent without its zlib header: start over as raw deflate.
+                self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+        self._started = True
+        return self._drain(data, limit)
+
+    def _drain(self, data: bytes, limit: int) -> list[bytes]:
+        out: list[bytes] = []
+        produced = 0
+        while data and produced <= limit:
+            if self._inflate.eof:
+                break  # trailing garbage after the stream: ignored, as browsers do
+            piece = self._inflate.decompress(data, max(limit - produced, 1))
+            out.append(piece)
+            produced += len(piece)
+            data = self._inflate.unconsumed_tail
+        return out
+
+    def finish(self, limit: int) -> bytes:
+        return self._inflate.flush(max(limit, 1)) if not self._inflate.eof else b""
+
+
+def _permanent_move(response: httpx.Response) -> str | None:
+    hops = response.history
+    if hops and all(hop.status_code in PERMANENT_REDIRECTS for hop in hops):
+        return str(response.url)
+    return None
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds, from a number or an HTTP date; None if absent or unreadable."""
+    value = response.headers.get("retry-after", "").strip()
+    if value.isdigit():
+        return float(value)
+    if value:
+        try:
+            return max(0.0, (parsedate_to_datetime(value) - utcnow()).total_seconds())
+        except (TypeError, ValueError):
+            return None
+    return None
 
 
 def describe_http_error(error: httpx.HTTPError) -> str:

@@ -75,9 +75,28 @@ class FeedState:
     body_hash: str | None = None
     first_polled_at: datetime | None = None
     consecutive_failures: int = 0
+    failing_since: datetime | None = None
+    failing_notified: bool = False  # a "feed failing" notice went out for this outage
+    last_notice_at: datetime | None = None
+    next_poll_at: datetime | None = None  # our backoff after failures
+    wait_until: datetime | None = None  # the server's Retry-After
+    gone_url: str | None = None  # the configured URL that answered 410 Gone
+    moved_from: str | None = None  # the configured URL that moved permanently…
+    moved_to: str | None = None  # …and where to
+    last_polled_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    items_seen: int = 0
+
+    def address(self, configured: str) -> str:
+        """Where to poll: the permanent new address of this configured URL, if it moved."""
+        return self.moved_to if self.moved_to and self.moved_from == configured else configured
+
+    def is_gone(self, configured: str) -> bool:
+        return self.gone_url is not None and self.gone_url == configured
 
 
-FetchStatus = Literal["ok", "not_modified", "error"]
+FetchStatus = Literal["ok", "not_modified", "error", "gone"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +109,10 @@ class FetchResult:
     final_url: str | None = None
     http_status: int | None = None
     error: str | None = None
+    # Where every redirect on the way was permanent (301/308): the feed's new address.
+    moved_to: str | None = None
+    # Seconds the server asked us to wait (429/503 Retry-After).
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

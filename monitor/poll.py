@@ -7,13 +7,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 
 from monitor import logs
 from monitor.app import App
+from monitor.clock import iso_seconds
 from monitor.config import FeedConfig
 from monitor.decide import plan_poll, to_evaluate
+from monitor.health import Notice, after_failure, after_success, gone
 from monitor.identity import identify
+from monitor.models import FeedState
 from monitor.parse import ParseError, parse_feed
+from monitor.render import shown_url
 
 log = logs.get("poll")
 
@@ -21,33 +26,57 @@ log = logs.get("poll")
 @dataclass(frozen=True, slots=True)
 class PollReport:
     feed: str
-    outcome: str  # "new", "unchanged", "error"
+    # "new", "unchanged", "error", "gone" (answered 410 now); not polled: "retired" (410
+    # earlier), "waiting" (Retry-After or backoff)
+    outcome: str
     new_items: int = 0
     queued: int = 0
     error: str | None = None
 
 
-async def poll_feed(app: App, feed: FeedConfig) -> PollReport:
+async def poll_feed(app: App, feed: FeedConfig, honour_backoff: bool = True) -> PollReport:
+    """One poll. A feed that answered 410 is not polled, nor one whose server asked us to
+    wait (Retry-After); with `honour_backoff`, nor one backing off after failures."""
     name = feed.display_name()
     state = app.store.feed_state(name)
-    result = await app.fetcher.fetch(feed.url, state)
+    now = app.clock()
+    if state.is_gone(feed.url):
+        return PollReport(name, "retired", error="HTTP 410 Gone")
+    waits = [state.wait_until] + ([state.next_poll_at] if honour_backoff else [])
+    if any(until and now < until for until in waits):
+        return PollReport(name, "waiting", error=state.last_error)
+    url = state.address(feed.url)
+    headers = {key: value.get_secret_value() for key, value in feed.headers.items()}
+    result = await app.fetcher.fetch(url, state, headers)
+    if result.moved_to and result.moved_to != url:
+        app.store.record_move(name, feed.url, result.moved_to)
+        log.warning(
+            "feed moved permanently (HTTP 301/308) to %s; polling it there from now on."
+            " Update its url in the config",
+            shown_url(result.moved_to),
+            extra={"feed": name},
+        )
+    if result.status == "gone":
+        return _gone(app, feed, state)
     if result.status == "error":
-        return _failed(app, feed, result.error or "fetch failed")
+        return _failed(app, feed, state, result.error or "fetch failed", result.retry_after)
     if result.status == "not_modified":
         app.store.record_unchanged(name, feed.url, app.clock())
+        _recovered(app, state)
         log.debug("not modified (304)", extra={"feed": name})
         return PollReport(name, "unchanged")
     body_hash = hashlib.sha256(result.body).hexdigest()
     if body_hash == state.body_hash:
         # Many servers send no validators; an identical body needs no parse.
         app.store.record_unchanged(name, feed.url, app.clock())
+        _recovered(app, state)
         return PollReport(name, "unchanged")
     try:
         parsed = await asyncio.to_thread(
             parse_feed, result.body, result.headers, result.final_url or feed.url
         )
     except ParseError as error:
-        return _failed(app, feed, str(error))
+        return _failed(app, feed, state, str(error))
     if parsed.warning:
         log.debug("ill-formed feed, good items kept: %s", parsed.warning, extra={"feed": name})
     items = identify(name, parsed)
@@ -72,6 +101,7 @@ async def poll_feed(app: App, feed: FeedConfig) -> PollReport:
             extra={"feed": name},
         )
     queued = app.store.apply(plan, feed.url, now, app.pacing())
+    queued += _recovered(app, state)
     if plan.first_poll:
         log.info(
             "first poll: %d items remembered, %d older than backfill not alerted, %d alerts queued",
@@ -91,16 +121,74 @@ async def poll_feed(app: App, feed: FeedConfig) -> PollReport:
     return PollReport(name, "new", len(plan.new_items), queued)
 
 
-def _failed(app: App, feed: FeedConfig, error: str) -> PollReport:
+def _failed(
+    app: App, feed: FeedConfig, state: FeedState, error: str, retry_after: float | None = None
+) -> PollReport:
     name = feed.display_name()
-    failures = app.store.record_failure(name, feed.url, error, app.clock())
-    log.warning("poll failed (%d in a row): %s", failures, error, extra={"feed": name})
-    return PollReport(name, "error", error=error)
+    now = app.clock()
+    step = after_failure(
+        state, error, app.config.feed_interval(feed), now, app.health_policy(), retry_after
+    )
+    wait_until = now + timedelta(seconds=retry_after) if retry_after is not None else None
+    if wait_until is not None:
+        wait_until = min(wait_until, step.next_poll_at)
+    app.store.record_failure(name, feed.url, error, now, step, wait_until)
+    log.warning(
+        "poll failed (%d in a row): %s; next try after %s",
+        step.failures,
+        error,
+        iso_seconds(step.next_poll_at),
+        extra={"feed": name},
+    )
+    queued = _notify(app, step.notice)
+    return PollReport(name, "error", queued=queued, error=error)
+
+
+def _gone(app: App, feed: FeedConfig, state: FeedState) -> PollReport:
+    name = feed.display_name()
+    now = app.clock()
+    app.store.record_gone(name, feed.url, now)
+    log.error(
+        "feed is gone (HTTP 410): it is no longer polled; change its url in the config"
+        " to poll it again",
+        extra={"feed": name},
+    )
+    queued = _notify(app, gone(state, now))
+    return PollReport(name, "gone", queued=queued, error="HTTP 410 Gone")
+
+
+def _recovered(app: App, state: FeedState) -> int:
+    notice = after_success(state, app.clock())
+    if notice is not None:
+        log.info("feed recovered after %d failed polls", state.consecutive_failures,
+                 extra={"feed": state.name})  # fmt: skip
+    return _notify(app, notice)
+
+
+def _notify(app: App, notice: Notice | None) -> int:
+    if notice is None:
+        return 0
+    targets = app.config.feed_alert_targets()
+    queued = app.store.record_notice(notice, targets, app.clock())
+    if queued:
+        log.info("%s notice queued for %s", notice.kind.replace("_", " "), ", ".join(targets),
+                 extra={"feed": notice.feed})  # fmt: skip
+    return queued
 
 
 async def poll_all(app: App, feeds: list[FeedConfig]) -> list[PollReport]:
-    """Every feed once, concurrently (the fetcher bounds how many at a time)."""
-    return list(await asyncio.gather(*(poll_feed(app, feed) for feed in feeds)))
+    """Every feed once, now, concurrently (the fetcher bounds how many at a time): the
+    `poll` command. Our own backoff is skipped, since someone asked for this pass; a
+    server's Retry-After and a 410 are still respected."""
+    reports = await asyncio.gather(*(poll_feed(app, f, honour_backoff=False) for f in feeds))
+    for report in reports:
+        if report.outcome == "waiting":
+            log.info("skipped: the server asked us to wait (Retry-After)",
+                     extra={"feed": report.feed})  # fmt: skip
+        elif report.outcome == "retired":
+            log.info("skipped: the feed is gone (HTTP 410); change its url to poll it again",
+                     extra={"feed": report.feed})  # fmt: skip
+    return list(reports)
 
 
 def prune(app: App) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from monitor.clock import iso_seconds
+from monitor.health import FeedView
 from monitor.models import AlertRecord, DeliveryState, Hit, Item, Match, Message
 from monitor.text import phrase_spans, tokens, truncate
 
@@ -109,14 +110,33 @@ def highlight(text: str, matched: list[str], escape: Any, mark: str) -> str:
     return "".join(pieces)
 
 
+def is_notice(document: dict[str, Any]) -> bool:
+    """A feed notice (failing, recovered, gone) rather than an alert."""
+    return document.get("type") in NOTICE_TITLES
+
+
+NOTICE_TITLES = {
+    "feed_failing": "Feed failing",
+    "feed_recovered": "Feed recovered",
+    "feed_gone": "Feed gone",
+}
+
+
+def notice_text(document: dict[str, Any]) -> tuple[str, str]:
+    """(title, sentence) of a feed notice."""
+    return f"{NOTICE_TITLES[document['type']]}: {document['feed']}", document["message"]
+
+
 def slack_message(document: dict[str, Any]) -> dict[str, Any]:
+    if is_notice(document):
+        title, sentence = notice_text(document)
+        text = f"*{slack_escape(title)}*\n{slack_escape(sentence)}"
+        return {"text": truncate(slack_escape(sentence), SLACK_SECTION_CHARS),
+                "blocks": [_mrkdwn_section(text)]}  # fmt: skip
     story = document["story"]
     title = truncate(story["title"] or "(untitled)", SLACK_TITLE_CHARS)
-    title_markup = slack_escape(title)
     link = safe_link(story["url"])
-    if link and len(link) > MAX_LINK_CHARS:
-        link = None  # a link that long would push the title out of Slack's 3000 characters
-    heading = f"*<{link}|{title_markup}>*" if link else f"*{title_markup}*"
+    heading = f"*{_linked(slack_escape(title), story['url'], 2)}*"
     snippet = highlight(story["summary"], _highlighted_words(document), slack_escape, "*")
     context = " · ".join(
         part
@@ -148,13 +168,23 @@ def slack_digest(alerts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for document in alerts:
         story = document["story"]
         title = slack_escape(truncate(story["title"] or "(untitled)", SLACK_TITLE_CHARS))
-        link = safe_link(story["url"])
-        heading = f"<{link}|{title}>" if link and len(link) <= MAX_LINK_CHARS else title
         source = f"{slack_escape(story['feed'])} · rule `{slack_escape(document['rule'])}`"
+        heading = _linked(title, story["url"], len(source) + 4)
         blocks.append(_mrkdwn_section(f"*{heading}*\n{source}"))
     rules = ", ".join(dict.fromkeys(document["rule"] for document in alerts))
     fallback = f"news-monitor: {count} ({rules})"
     return {"text": truncate(slack_escape(fallback), SLACK_SECTION_CHARS), "blocks": blocks}
+
+
+def _linked(title_markup: str, url: str, room_taken: int) -> str:
+    """`<link|title>`, or the bare title when the link is not http(s) or would not fit
+    in a section with the title: cutting markup short would break the link."""
+    link = safe_link(url)
+    if not link or len(link) > MAX_LINK_CHARS:
+        return title_markup
+    if len(link) + len(title_markup) + 3 + room_taken > SLACK_SECTION_CHARS:
+        return title_markup
+    return f"<{link}|{title_markup}>"
 
 
 def _mrkdwn_section(text: str) -> dict[str, Any]:
@@ -168,6 +198,8 @@ def _mrkdwn_section(text: str) -> dict[str, Any]:
 
 
 def console_line(document: dict[str, Any]) -> str:
+    if is_notice(document):
+        return f"[{document['type']}] {document['message']}"
     story = document["story"]
     title = highlight(story["title"], _highlighted_words(document), lambda text: text, "**")
     when = story["published_at"] or document["detected_at"]
@@ -187,9 +219,14 @@ def console_text(message: Message) -> str:
 
 # What chat services turn into pings: Discord/Matrix/Telegram `@everyone`, `@here`,
 # `@room`, `@user`; Slack `<!channel>`, `<@U123>`, `<#C123>`; Teams `<at>`.
-_AT_MENTION = re.compile(r"@(?=[\w])")
-_ANGLE_MENTION = re.compile(r"<(?=[!@#]|at\b)", re.IGNORECASE)
-_URL_MENTION = re.compile(r"@(?=(?:everyone|here|channel|room)\b)", re.IGNORECASE)
+# Discord's role mention is `@&id` (`<@&id>`), its nickname form `<@!id>`.
+_AT_MENTION = re.compile(r"@(?=[\w&!#])")
+_ANGLE_MENTION = re.compile(r"<(?=[!@#&]|at\b)", re.IGNORECASE)
+# In links only what some service turns into a ping: `@everyone`, `@here`, and the id
+# forms (`@123`, `@&123`) Apprise's Discord markdown makes into mentions. `/@author`
+# (Medium, Mastodon) stays as written.
+_URL_MENTION = re.compile(r"@(?=(?:everyone|here|channel|room)\b|[&!#\d])", re.IGNORECASE)
+_URL_AFTER_HOST = re.compile(r"^([a-z][a-z0-9+.-]*://[^/?#]*)?(.*)$", re.IGNORECASE | re.DOTALL)
 
 
 def neutralise_mentions(text: str) -> str:
@@ -199,8 +236,14 @@ def neutralise_mentions(text: str) -> str:
 
 
 def neutralise_url(url: str) -> str:
-    """A link keeps working (`%40` is `@` in a path), but `…/@everyone` pings nobody."""
-    return _URL_MENTION.sub("%40", url)
+    """A link that keeps working but can ping nobody: after the host, `<`, `>` and a
+    mention-making `@` are percent-encoded (servers read `%40` in a path as `@`). The host
+    part, where `@` separates a user name, is left alone."""
+    found = _URL_AFTER_HOST.match(url)
+    assert found is not None  # the pattern matches any string
+    head, rest = found.group(1) or "", found.group(2)
+    rest = _URL_MENTION.sub("%40", rest.replace("<", "%3C").replace(">", "%3E"))
+    return _ANGLE_MENTION.sub("<\u200b", head) + rest
 
 
 def defused(document: dict[str, Any]) -> dict[str, Any]:
@@ -221,6 +264,8 @@ def defused(document: dict[str, Any]) -> dict[str, Any]:
 
 def plain_alert(document: dict[str, Any]) -> tuple[str, str]:
     """(title, body) in plain text; the caller defuses mentions first."""
+    if is_notice(document):
+        return notice_text(document)
     story = document["story"]
     when = story["published_at"] or document["detected_at"]
     lines = [f"{story['feed']} · {when} · rule {document['rule']}"]
@@ -331,4 +376,57 @@ def alert_record_json(record: AlertRecord) -> dict[str, Any]:
             }
             for d in record.deliveries
         ],
+    }
+
+
+# --- the `feeds` command ----------------------------------------------------------------
+
+
+def shown_url(url: str) -> str:
+    """A feed address fit for logs and tables: its query and any user/password hidden,
+    since either can carry a token."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(unreadable URL)"
+    query = "?…" if parts.query else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}{query}"
+
+
+def feeds_table(views: Sequence[FeedView]) -> str:
+    """A fixed-width table of every feed's health; errors and moves on their own lines."""
+    header = ("FEED", "STATUS", "LAST SUCCESS", "NEXT POLL", "ITEMS")
+    rows = [
+        (
+            view.name,
+            view.status + (f" ({view.failures} in a row)" if view.failures else ""),
+            iso_seconds(view.last_success_at) if view.last_success_at else "never",
+            iso_seconds(view.next_poll_at) if view.next_poll_at else "not polled",
+            str(view.items_seen),
+        )
+        for view in views
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(header, widths, strict=True))]
+    for view, row in zip(views, rows, strict=True):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if view.last_error:
+            lines.append(f"    last error: {view.last_error}")
+        if view.moved_to:
+            lines.append(f"    moved permanently to {shown_url(view.moved_to)}; update the config")
+    return "\n".join(lines)
+
+
+def feed_view_json(view: FeedView) -> dict[str, Any]:
+    return {
+        "feed": view.name,
+        "status": view.status,
+        "consecutive_failures": view.failures,
+        "last_success_at": iso_seconds(view.last_success_at) if view.last_success_at else None,
+        "last_error": view.last_error,
+        "next_poll_at": iso_seconds(view.next_poll_at) if view.next_poll_at else None,
+        "items_seen": view.items_seen,
+        "moved_to": shown_url(view.moved_to) if view.moved_to else None,
     }

@@ -18,6 +18,8 @@ from sqlite_utils import Database, Migrations
 
 from monitor.batching import Pacing, Queued, period, slot, window
 from monitor.clock import iso, parse_iso
+from monitor.decide import delivery_id
+from monitor.health import AfterFailure, Notice
 from monitor.identity import digest, title_key
 from monitor.models import (
     AlertIntent,
@@ -178,6 +180,57 @@ def _batches(db: Database) -> None:
     db.execute("CREATE INDEX deliveries_notifier_created ON deliveries (notifier, created_at)")
 
 
+@migrations(name="0004_feed_health")
+def _feed_health(db: Database) -> None:
+    """Backoff, Retry-After, moves, 410s and feed notices. Deliveries lose their foreign
+    key to alerts: a delivery now carries an alert or a feed notice."""
+    for column in (
+        "failing_since TEXT",
+        "failing_notified INTEGER NOT NULL DEFAULT 0",
+        "last_notice_at TEXT",
+        "next_poll_at TEXT",
+        "wait_until TEXT",
+        "gone_url TEXT",
+        "moved_from TEXT",
+        "moved_to TEXT",
+    ):
+        db.execute(f"ALTER TABLE feeds ADD COLUMN {column}")
+    db.executescript(
+        """
+        CREATE TABLE notices (
+            id TEXT PRIMARY KEY,
+            feed TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            document TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE deliveries_new (
+            id TEXT PRIMARY KEY,
+            alert_id TEXT NOT NULL,
+            notifier TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            next_attempt_at TEXT NOT NULL,
+            lease_until TEXT,
+            last_attempt_at TEXT,
+            delivered_at TEXT,
+            last_error TEXT,
+            batch TEXT
+        );
+        INSERT INTO deliveries_new SELECT id, alert_id, notifier, state, attempts, created_at,
+            next_attempt_at, lease_until, last_attempt_at, delivered_at, last_error, batch
+            FROM deliveries;
+        DROP TABLE deliveries;
+        ALTER TABLE deliveries_new RENAME TO deliveries;
+        CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
+        CREATE INDEX deliveries_alert ON deliveries (alert_id);
+        CREATE INDEX deliveries_batch ON deliveries (batch);
+        CREATE INDEX deliveries_notifier_created ON deliveries (notifier, created_at);
+        """
+    )
+
+
 def _insert_story(conn: sqlite3.Connection, story: str, sig: StorySignature, now: str) -> None:
     conn.execute(
         "INSERT OR IGNORE INTO stories (id, headline_key, words, numbers, entities,"
@@ -249,41 +302,82 @@ class Store:
 
     def feed_state(self, name: str) -> FeedState:
         rows = self._rows("SELECT * FROM feeds WHERE name = ?", [name])
-        if not rows:
-            return FeedState(name)
-        row = rows[0]
-        first = row["first_polled_at"]
-        return FeedState(
-            name=name,
-            etag=row["etag"],
-            last_modified=row["last_modified"],
-            body_hash=row["body_hash"],
-            first_polled_at=parse_iso(first) if first else None,
-            consecutive_failures=row["consecutive_failures"],
-        )
+        return _feed_state(rows[0]) if rows else FeedState(name)
+
+    def feed_states(self) -> dict[str, FeedState]:
+        return {row["name"]: _feed_state(row) for row in self._rows("SELECT * FROM feeds")}
 
     def record_unchanged(self, name: str, url: str, now: datetime) -> None:
         with self._write() as conn:
             self._touch_feed(conn, name, url)
             conn.execute(
-                "UPDATE feeds SET last_polled_at = ?, last_success_at = ?, last_error = NULL,"
-                " consecutive_failures = 0 WHERE name = ?",
+                f"UPDATE feeds SET last_polled_at = ?, last_success_at = ?, {_HEALTHY}"
+                " WHERE name = ?",
                 (iso(now), iso(now), name),
             )
 
-    def record_failure(self, name: str, url: str, error: str, now: datetime) -> int:
-        """Returns the feed's consecutive failure count including this one."""
+    def record_failure(
+        self,
+        name: str,
+        url: str,
+        error: str,
+        now: datetime,
+        step: AfterFailure,
+        wait_until: datetime | None = None,
+    ) -> None:
         with self._write() as conn:
             self._touch_feed(conn, name, url)
             conn.execute(
                 "UPDATE feeds SET last_polled_at = ?, last_error = ?, last_error_at = ?,"
-                " consecutive_failures = consecutive_failures + 1 WHERE name = ?",
-                (iso(now), error, iso(now), name),
+                " consecutive_failures = ?, failing_since = ?, next_poll_at = ?,"
+                " wait_until = ? WHERE name = ?",
+                (iso(now), error, iso(now), step.failures, iso(step.failing_since),
+                 iso(step.next_poll_at), iso(wait_until) if wait_until else None, name),
+            )  # fmt: skip
+
+    def record_gone(self, name: str, url: str, now: datetime) -> None:
+        """The configured URL answered 410 Gone: it is not polled again until it changes."""
+        with self._write() as conn:
+            self._touch_feed(conn, name, url)
+            conn.execute(
+                "UPDATE feeds SET last_polled_at = ?, last_error = 'HTTP 410 Gone',"
+                " last_error_at = ?, gone_url = ? WHERE name = ?",
+                (iso(now), iso(now), url, name),
             )
-            row = conn.execute(
-                "SELECT consecutive_failures FROM feeds WHERE name = ?", (name,)
-            ).fetchone()
-        return int(row[0])
+
+    def record_move(self, name: str, configured: str, moved_to: str) -> None:
+        with self._write() as conn:
+            self._touch_feed(conn, name, configured)
+            conn.execute(
+                "UPDATE feeds SET moved_from = ?, moved_to = ? WHERE name = ?",
+                (configured, moved_to, name),
+            )
+
+    def record_notice(self, notice: Notice, notifiers: Sequence[str], now: datetime) -> int:
+        """A feed notice, its outbox rows, and the feed's notice bookkeeping, at once.
+        Returns how many deliveries were queued (0 if it was recorded before)."""
+        with self._write() as conn:
+            added = conn.execute(
+                "INSERT OR IGNORE INTO notices (id, feed, kind, document, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (notice.id, notice.feed, notice.kind,
+                 json.dumps(notice.document, ensure_ascii=False), iso(now)),
+            ).rowcount  # fmt: skip
+            if notice.kind == "feed_recovered":
+                conn.execute("UPDATE feeds SET failing_notified = 0 WHERE name = ?", (notice.feed,))
+            else:
+                conn.execute(
+                    "UPDATE feeds SET failing_notified = ?, last_notice_at = ? WHERE name = ?",
+                    (int(notice.kind == "feed_failing"), iso(now), notice.feed),
+                )
+            if not added:
+                return 0
+            conn.executemany(
+                "INSERT OR IGNORE INTO deliveries (id, alert_id, notifier, state, created_at,"
+                " next_attempt_at) VALUES (?, ?, ?, 'pending', ?, ?)",
+                [(delivery_id(notice.id, n), notice.id, n, iso(now), iso(now)) for n in notifiers],
+            )
+        return len(notifiers)
 
     @staticmethod
     def _touch_feed(conn: sqlite3.Connection, name: str, url: str) -> None:
@@ -355,8 +449,8 @@ class Store:
             conn.execute(
                 "UPDATE feeds SET etag = ?, last_modified = ?, body_hash = ?,"
                 " first_polled_at = COALESCE(first_polled_at, ?), last_polled_at = ?,"
-                " last_success_at = ?, last_parsed_at = ?, last_error = NULL,"
-                " consecutive_failures = 0, items_seen = items_seen + ? WHERE name = ?",
+                " last_success_at = ?, last_parsed_at = ?, items_seen = items_seen + ?,"
+                f" {_HEALTHY} WHERE name = ?",
                 (plan.etag, plan.last_modified, plan.body_hash, stamp, stamp, stamp, stamp,
                  len(plan.new_items), plan.feed),
             )  # fmt: skip
@@ -554,8 +648,10 @@ class Store:
         """Pending deliveries that are due, leased so a second process draining the same
         database leaves them alone; a crash lets the lease lapse and they come back."""
         due = (
-            "SELECT d.id, d.alert_id, d.notifier, d.attempts, d.created_at, d.batch, a.document"
-            " FROM deliveries d JOIN alerts a ON a.id = d.alert_id"
+            "SELECT d.id, d.alert_id, d.notifier, d.attempts, d.created_at, d.batch,"
+            " COALESCE(a.document, n.document) AS document"
+            " FROM deliveries d LEFT JOIN alerts a ON a.id = d.alert_id"
+            " LEFT JOIN notices n ON n.id = d.alert_id"
             " WHERE d.state = 'pending' AND d.next_attempt_at <= ?"
             " AND (d.lease_until IS NULL OR d.lease_until <= ?)"
         )
@@ -776,8 +872,47 @@ class Store:
                         " (SELECT 1 FROM items WHERE story_id = stories.id)",
                         (cutoff,),
                     )
+                    old_notices = (
+                        "SELECT id FROM notices WHERE created_at < ? AND NOT EXISTS (SELECT 1"
+                        " FROM deliveries d WHERE d.alert_id = notices.id AND d.state = 'pending')"
+                    )
+                    conn.execute(
+                        f"DELETE FROM deliveries WHERE alert_id IN ({old_notices})", (cutoff,)
+                    )
+                    conn.execute(f"DELETE FROM notices WHERE id IN ({old_notices})", (cutoff,))
             if len(ids) < batch:
                 return pruned
+
+
+# A success ends an outage: failures, backoff and the server's wait are over. The
+# "failing" notice flag stays until the "recovered" notice is recorded.
+_HEALTHY = (
+    "last_error = NULL, consecutive_failures = 0, failing_since = NULL, next_poll_at = NULL,"
+    " wait_until = NULL"
+)
+
+
+def _feed_state(row: sqlite3.Row) -> FeedState:
+    return FeedState(
+        name=row["name"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        body_hash=row["body_hash"],
+        first_polled_at=_time(row["first_polled_at"]),
+        consecutive_failures=row["consecutive_failures"],
+        failing_since=_time(row["failing_since"]),
+        failing_notified=bool(row["failing_notified"]),
+        last_notice_at=_time(row["last_notice_at"]),
+        next_poll_at=_time(row["next_poll_at"]),
+        wait_until=_time(row["wait_until"]),
+        gone_url=row["gone_url"],
+        moved_from=row["moved_from"],
+        moved_to=row["moved_to"],
+        last_polled_at=_time(row["last_polled_at"]),
+        last_success_at=_time(row["last_success_at"]),
+        last_error=row["last_error"],
+        items_seen=row["items_seen"],
+    )
 
 
 def _time(value: str | None) -> datetime | None:

@@ -42,6 +42,6 @@ def render_template(source: str, document: dict[str, Any]) -> str:
         text = str(compile_template(source).render(**document))
     except TemplateError as error:
         raise TemplateProblem(f"template failed: {error.message}") from None
-    except (ArithmeticError, LookupError, TypeError, ValueError) as error:
+    except Exception as error:  # a template may fail any way Python can (a macro recursing)
         raise TemplateProblem(f"template failed: {type(error).__name__}: {error}") from None
     return text[:MAX_OUTPUT]

@@ -67,6 +67,7 @@ def test_opening_a_v1_database_migrates_it_without_losing_anything(tmp_path: Pat
         ("0001_initial",),
         ("0002_stories",),
         ("0003_batches",),
+        ("0004_feed_health",),
     ]
     items = rows(
         path,
@@ -188,4 +189,5 @@ def test_opening_a_migrated_database_again_applies_and_changes_nothing(
         ("0001_initial",),
         ("0002_stories",),
         ("0003_batches",),
+        ("0004_feed_health",),
     ]

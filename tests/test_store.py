@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from monitor.decide import plan_poll
+from monitor.health import HealthPolicy, after_failure
 from monitor.models import Entry, FeedState, Hit, Item, Match, PollPlan, SendResult
 from monitor.retry import Step, next_step
 from monitor.store import Store
@@ -49,7 +50,7 @@ def test_migrations_are_named_recorded_and_applied_once(tmp_path: Path) -> None:
     Store(path).close()
     with sqlite3.connect(path) as conn:
         names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")]
-        assert names == ["0001_initial", "0002_stories", "0003_batches"]
+        assert names == ["0001_initial", "0002_stories", "0003_batches", "0004_feed_health"]
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -143,8 +144,17 @@ def test_attempts_move_deliveries_through_their_states(tmp_path: Path) -> None:
 
 def test_failures_count_up_and_success_resets(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
-    assert store.record_failure("wire", "u", "HTTP 500", NOW) == 1
-    assert store.record_failure("wire", "u", "HTTP 500", NOW) == 2
-    assert store.feed_state("wire").consecutive_failures == 2
+    for expected in (1, 2):
+        state = store.feed_state("wire")
+        step = after_failure(state, "HTTP 500", timedelta(minutes=5), NOW, HealthPolicy())
+        store.record_failure("wire", "u", "HTTP 500", NOW, step, NOW + timedelta(minutes=1))
+        state = store.feed_state("wire")
+        assert state.consecutive_failures == expected
+        assert state.failing_since == NOW and state.last_error == "HTTP 500"
+        assert state.next_poll_at == step.next_poll_at
+        assert state.wait_until == NOW + timedelta(minutes=1)
     store.record_unchanged("wire", "u", NOW)
-    assert store.feed_state("wire").consecutive_failures == 0
+    state = store.feed_state("wire")
+    assert state.consecutive_failures == 0
+    assert (state.failing_since, state.next_poll_at, state.wait_until) == (None, None, None)
+    assert state.last_error is None

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from email.utils import parsedate_to_datetime
 
 import httpx
 
-from monitor.clock import utcnow
-from monitor.fetch import describe_http_error
+from monitor.fetch import describe_http_error, retry_after
 from monitor.models import SendResult
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -38,18 +36,6 @@ def classify_status(response: httpx.Response) -> SendResult:
     if status in RETRYABLE_STATUS:
         return SendResult("retry", detail, retry_after=retry_after(response))
     return SendResult("failed", detail)
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "").strip()
-    if value.isdigit():
-        return float(value)
-    if value:
-        try:
-            return max(0.0, (parsedate_to_datetime(value) - utcnow()).total_seconds())
-        except (TypeError, ValueError):
-            return None
-    return None
 
 
 def _body_excerpt(response: httpx.Response) -> str:

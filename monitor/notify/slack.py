@@ -11,8 +11,9 @@ import time
 import httpx
 
 from monitor.config import SlackNotifier
+from monitor.fetch import retry_after
 from monitor.models import Message, SendResult
-from monitor.notify.http import classify_status, post, retry_after
+from monitor.notify.http import classify_status, post
 from monitor.render import slack_digest, slack_message
 
 MIN_INTERVAL = 1.0

@@ -7,6 +7,7 @@ from typing import Any
 
 from monitor import logs
 from monitor.models import Message
+from monitor.render import is_notice
 from monitor.templates import TemplateProblem, render_template
 
 log = logs.get("notify")
@@ -20,6 +21,8 @@ def templated(
     """Each alert through the template, a digest's alerts one after another; None when the
     template fails, so the caller falls back to the built-in text and the alert still goes
     out."""
+    if any(is_notice(document) for document in message.alerts):
+        return None  # templates describe alerts; feed notices keep their built-in text
     try:
         parts = [render_template(template, prepare(document)) for document in message.alerts]
     except TemplateProblem as problem:
