@@ -19,6 +19,7 @@ from monitor.config import Config, FeedConfig
 from monitor.fetch import USER_AGENT, Fetcher
 from monitor.health import HealthPolicy
 from monitor.notify import Notifier, build_notifiers
+from monitor.parsing import ParserPool
 from monitor.rules import RuleSet, compile_rules
 from monitor.store import Store
 
@@ -33,6 +34,7 @@ class App(AsyncClosing):
     rules: RuleSet
     notifiers: dict[str, Notifier]
     http: httpx.AsyncClient
+    parser: ParserPool
     clock: Callable[[], datetime] = utcnow
     rng: random.Random = field(default_factory=random.Random)
 
@@ -58,6 +60,7 @@ class App(AsyncClosing):
         return {rule.name: self.config.rule_targets(rule) for rule in self.config.rules}
 
     async def close(self) -> None:
+        await self.parser.close()
         await self.fetcher.close()
         await self.http.aclose()
         self.store.close()
@@ -77,11 +80,17 @@ def build(config: Config) -> App:
             poll.concurrency,
             poll.max_body,
             per_host=poll.per_host,
-            proxy=poll.proxy.get_secret_value() if poll.proxy else None,
+            # An unset ${HTTPS_PROXY:-} comes out empty: no proxy.
+            proxy=(poll.proxy.get_secret_value() if poll.proxy else "") or None,
         ),
         rules=compile_rules(config.rules),
         notifiers=build_notifiers(config.active_notifiers(), http),
         http=http,
+        parser=ParserPool(
+            workers=poll.parse_workers,
+            deadline=poll.parse_timeout.total_seconds(),
+            memory_bytes=poll.parse_memory_mb * 1024 * 1024,
+        ),
     )
 
 

@@ -1,12 +1,14 @@
-"""Feed bytes + response headers → ParsedFeed of plain-text entries (feedparser).
-Never given a URL or path: feedparser reads local files when handed str or bytes that
-look like one, so it only ever sees a BytesIO.
+"""Feed bytes + response headers → ParsedFeed of plain-text entries: feedparser for RSS,
+Atom and RDF, monitor.jsonfeed for JSON Feed. feedparser is never given a URL or path:
+it reads local files when handed str or bytes that look like one, so it only ever sees a
+BytesIO.
 """
 
 from __future__ import annotations
 
 import calendar
 import io
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -21,16 +23,35 @@ from monitor.text import clean, html_to_text
 # tokenise megabytes per item.
 MAX_FIELD_CHARS = 65_536
 MAX_TITLE_CHARS = 1_000
+_OUT_OF_MEMORY = "the feed needs more memory to parse than is allowed"
 
 
 class ParseError(MonitorError):
     """The body is not a feed we can read."""
 
 
+class ParseMemoryError(ParseError):
+    """Parsing needed more memory than the process may use (a worker's RLIMIT_AS)."""
+
+
 def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
+    try:
+        return _parse(body, headers, url)
+    except MemoryError:
+        # Raised anywhere from feedparser to our own text cleaning; under a worker's
+        # address-space cap it is this feed's doing, and the caller may want to know.
+        raise ParseMemoryError(_OUT_OF_MEMORY) from None
+
+
+def _parse(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
     if not body.strip():
         raise ParseError("the response body is empty")
-    response_headers = {k.lower(): v for k, v in headers.items()}
+    # Imported here because monitor.jsonfeed builds on this module's error and limits.
+    from monitor import jsonfeed
+
+    if jsonfeed.looks_like_json(body, headers):
+        return jsonfeed.parse_json_feed(body, headers)
+    response_headers = _trusted_charset({k.lower(): v for k, v in headers.items()}, body)
     response_headers.setdefault("content-location", url)
     try:
         parsed = feedparser.parse(
@@ -39,18 +60,45 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
             sanitize_html=False,
             resolve_relative_uris=False,
         )
+    except MemoryError:
+        raise
     except Exception as error:  # feedparser can raise on hostile input (#304)
         raise ParseError(f"the feed parser failed ({type(error).__name__})") from None
+    if isinstance(parsed.get("bozo_exception"), MemoryError):
+        # What the loose parser salvaged after a failed allocation is not to be trusted.
+        raise ParseMemoryError(_OUT_OF_MEMORY)
     if not parsed.get("version") and not parsed.entries:
         raise ParseError(f"this is not an RSS, Atom or RDF feed ({_bozo_reason(parsed)})")
     feed = parsed.get("feed", {})
     language = feed.get("language") or response_headers.get("content-language")
     return ParsedFeed(
         title=clean(feed.get("title", "")),
-        language=_language_code(language),
+        language=language_code(language),
         entries=tuple(_entry(raw) for raw in parsed.entries),
         warning=_bozo_reason(parsed) if parsed.get("bozo") else None,
     )
+
+
+# What servers label every text file with by default, whatever it holds.
+_DEFAULT_CHARSETS = {"iso-8859-1", "latin-1", "latin1", "us-ascii", "ascii", "windows-1252"}
+_CHARSET_PARAM = re.compile(r";\s*charset\s*=\s*\"?([^\";\s]+)\"?", re.IGNORECASE)
+_XML_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+
+
+def _trusted_charset(headers: dict[str, str], body: bytes) -> dict[str, str]:
+    """The headers, without a default-looking charset that the document itself contradicts.
+    The HTTP header wins by the RFCs, but a server labelling a windows-1251 feed
+    ISO-8859-1 decodes without error into mojibake, and a Cyrillic rule then silently
+    never matches; a document that names its own encoding knows better."""
+    content_type = headers.get("content-type", "")
+    declared = _CHARSET_PARAM.search(content_type)
+    written = _XML_ENCODING.match(body[:200].removeprefix(b"\xef\xbb\xbf"))
+    if not declared or not written:
+        return headers
+    header_charset, document_charset = declared.group(1).lower(), written.group(1).decode().lower()
+    if header_charset in _DEFAULT_CHARSETS and document_charset not in _DEFAULT_CHARSETS:
+        return {**headers, "content-type": _CHARSET_PARAM.sub("", content_type)}
+    return headers
 
 
 def _bozo_reason(parsed: Any) -> str:
@@ -61,7 +109,7 @@ def _bozo_reason(parsed: Any) -> str:
     return clean(f"{type(error).__name__}: {reason}")[:200]
 
 
-def _language_code(language: str | None) -> str | None:
+def language_code(language: str | None) -> str | None:
     if not language:
         return None
     return language.strip().lower().replace("_", "-").split("-")[0] or None

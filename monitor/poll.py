@@ -17,7 +17,7 @@ from monitor.decide import plan_poll, to_evaluate
 from monitor.health import Notice, after_failure, after_success, gone
 from monitor.identity import identify
 from monitor.models import FeedState
-from monitor.parse import ParseError, parse_feed
+from monitor.parse import ParseError
 from monitor.render import shown_url
 
 log = logs.get("poll")
@@ -72,9 +72,11 @@ async def poll_feed(app: App, feed: FeedConfig, honour_backoff: bool = True) -> 
         _recovered(app, state)
         return PollReport(name, "unchanged")
     try:
-        parsed = await asyncio.to_thread(
-            parse_feed, result.body, result.headers, result.final_url or feed.url
-        )
+        # In a worker process with a deadline and a memory cap: one hostile feed costs one
+        # poll of that feed, never the daemon.
+        # The configured URL as the base, not where redirects ended: feedparser resolves
+        # relative guids against it, and an item's identity must survive a move.
+        parsed = await app.parser.parse(result.body, result.headers, feed.url)
     except ParseError as error:
         return _failed(app, feed, state, str(error))
     if parsed.warning:

@@ -17,8 +17,9 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def test_every_corpus_file_parses_or_is_refused_plainly() -> None:
-    files = sorted(CORPUS.rglob("*.xml"))
+    files = sorted([*CORPUS.rglob("*.xml"), *CORPUS.rglob("*.json")])
     assert len(files) > 2000, f"corpus missing at {CORPUS}"
+    assert any(path.suffix == ".json" for path in files)
     outcomes = {"parsed": 0, "refused": 0}
     for path in files:
         try:
