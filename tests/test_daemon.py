@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import cli_env
 from tests.feeds import rss20, story
-from tests.loopback import FeedServer, Receiver
+from tests.loopback import Answer, FeedServer, Receiver
 
 
 def unused_port() -> int:
@@ -139,3 +139,34 @@ notifiers: {{console: {{type: console}}}}
     assert outer.returncode == 0, stderr
     assert time.monotonic() - started < 10
     assert "stopped" in stderr
+
+
+def test_a_failing_feed_backs_off_while_a_good_one_keeps_its_pace(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    feed_server.publish("/good.xml", rss20([story("n1", "Quiet day")]))
+    feed_server.scripted["/bad.xml"] = lambda _: Answer(500, b"down")
+    config = tmp_path / "monitor.yaml"
+    config.write_text(f"""
+storage: {tmp_path / "monitor.db"}
+poll: {{interval: 1s, jitter: 0s, timeout: 1s, max_backoff: 4s}}
+feeds:
+  - {{url: "{feed_server.url}/good.xml", name: good}}
+  - {{url: "{feed_server.url}/bad.xml", name: bad}}
+rules:
+  - {{name: r, any: [nothing-matches-this]}}
+""")
+    daemon = start_daemon(config, tmp_path)
+    try:
+        time.sleep(9)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=15)
+    assert daemon.returncode == 0, stderr
+    good = len(feed_server.requests_to("/good.xml"))
+    bad = len(feed_server.requests_to("/bad.xml"))
+    # Every second for the good feed; the bad one waits 1, 2, 4, 4 s between tries: about
+    # 4 tries in 9 s. Bounds are loose for a busy machine, but far apart from each other.
+    assert good >= 7, stderr
+    assert 3 <= bad <= 5, stderr
+    assert "next try after" in stderr
