@@ -18,6 +18,7 @@ from monitor.closing import AsyncClosing
 from monitor.config import Config, FeedConfig
 from monitor.fetch import USER_AGENT, Fetcher
 from monitor.health import HealthPolicy
+from monitor.metrics import Metrics
 from monitor.notify import Notifier, build_notifiers
 from monitor.parsing import ParserPool
 from monitor.rules import RuleSet, compile_rules
@@ -37,6 +38,7 @@ class App(AsyncClosing):
     parser: ParserPool
     clock: Callable[[], datetime] = utcnow
     rng: random.Random = field(default_factory=random.Random)
+    metrics: Metrics = field(default_factory=Metrics)
 
     def feed(self, name: str) -> FeedConfig | None:
         return next((f for f in self.config.feeds if f.display_name() == name), None)

@@ -109,13 +109,25 @@ def poll(
 
 @cli.command()
 @common
-def run(config_path: str | None, log_format: str, log_level: str) -> None:
+@click.option(
+    "--listen",
+    default=None,
+    metavar="HOST:PORT",
+    help="Serve /healthz and /metrics here (e.g. 0.0.0.0:8080).",
+)
+def run(config_path: str | None, log_format: str, log_level: str, listen: str | None) -> None:
     """Run the daemon until SIGTERM or SIGINT."""
+    from monitor.listen import parse_address
+
+    try:
+        address = parse_address(listen) if listen else None
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--listen") from None
     config = _setup(config_path, log_format, log_level)
     from monitor.app import build
     from monitor.daemon import run as run_daemon
 
-    asyncio.run(run_daemon(build(config)))
+    asyncio.run(run_daemon(build(config), address))
 
 
 @cli.command(name="test")

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor import logs
 from monitor.app import App
+from monitor.clock import iso_seconds
 from monitor.config import FeedConfig
 from monitor.deliver import run_forever
+from monitor.listen import serve
+from monitor.metrics import State
 from monitor.poll import poll_feed, prune
 
 log = logs.get("daemon")
@@ -25,8 +28,11 @@ STOP_BUDGET = 7.0  # seconds for in-flight work; Docker's SIGKILL comes at 10 s
 
 
 class Daemon:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, listen: tuple[str, int] | None = None) -> None:
         self.app = app
+        self.listen = listen
+        self.started_at = app.clock()
+        self.last_poll_run: datetime | None = None
         self.stop_requested = asyncio.Event()
         self._wake_deliverer = asyncio.Event()
         self._in_flight: set[asyncio.Task[object]] = set()
@@ -52,6 +58,7 @@ class Daemon:
             misfire_grace_time=int(PRUNE_EVERY.total_seconds()),
         )
         self._scheduler.start()
+        server = await self._serve() if self.listen else None
         log.info(
             "watching %d feeds with %d rules",
             len(self.app.config.feeds),
@@ -63,6 +70,8 @@ class Daemon:
         await self.stop_requested.wait()
         log.info("stopping")
         self._scheduler.shutdown(wait=False)
+        if server is not None:
+            server.close()
         await self._finish_in_flight(deliverer)
         log.info("stopped")
 
@@ -84,7 +93,37 @@ class Daemon:
             misfire_grace_time=max(int(interval.total_seconds()), 1),
         )
 
+    async def _serve(self) -> asyncio.Server:
+        assert self.listen is not None
+        host, port = self.listen
+        store = self.app.store
+        self.app.metrics.watch(lambda: State(*store.health_snapshot()[:3]))
+        server = await serve(host, port, self.health, self.app.metrics)
+        log.info("serving /healthz and /metrics on %s:%d", host, port)
+        return server
+
+    def health(self) -> str | None:
+        """None when the daemon does its job; else why not, in one sentence."""
+        if self.stop_requested.is_set():
+            return "the daemon is stopping"
+        if not self._scheduler.running:
+            return "the scheduler is not running"
+        problem = self.app.store.writable()
+        if problem:
+            return problem
+        feeds = self.app.config.feeds
+        if feeds:
+            # A poll job runs at least every interval (a backing-off feed still runs its
+            # job, to decide to wait): twice the longest one, plus a timeout, is overdue.
+            longest = max(self.app.config.feed_interval(feed) for feed in feeds)
+            allowed = 2 * longest + self.app.config.poll.timeout + timedelta(seconds=30)
+            last = self.last_poll_run or self.started_at
+            if self.app.clock() - last > allowed:
+                return f"no feed has been polled since {iso_seconds(last)}"
+        return None
+
     async def _poll(self, feed: FeedConfig) -> None:
+        self.last_poll_run = self.app.clock()
         if self.stop_requested.is_set():
             return
         task = asyncio.current_task()
@@ -117,6 +156,6 @@ class Daemon:
             await asyncio.wait(late, timeout=1.0)
 
 
-async def run(app: App) -> None:
+async def run(app: App, listen: tuple[str, int] | None = None) -> None:
     async with app:
-        await Daemon(app).run()
+        await Daemon(app, listen).run()

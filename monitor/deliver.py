@@ -70,6 +70,7 @@ async def _attempt(app: App, claimed: list[Delivery]) -> None:
             result = SendResult("retry", f"internal error ({type(error).__name__})")
     # Error texts come from receivers and libraries; they are stored and shown by `alerts`.
     result = replace(result, detail=logs.scrub(result.detail))
+    app.metrics.deliveries.labels(first.notifier, result.outcome).inc(len(held))
     now = app.clock()
     step = next_step(result, first.attempts + 1, first.created_at, now, app.rng)
     app.store.record_attempt([d.id for d in held], step, now)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from monitor import logs
 from monitor.app import App
@@ -35,27 +35,25 @@ class PollReport:
 
 
 async def poll_feed(app: App, feed: FeedConfig, honour_backoff: bool = True) -> PollReport:
+    report = await _poll_feed(app, feed, honour_backoff)
+    app.metrics.polls.labels(report.outcome).inc()
+    return report
+
+
+async def _poll_feed(app: App, feed: FeedConfig, honour_backoff: bool) -> PollReport:
     """One poll. A feed that answered 410 is not polled, nor one whose server asked us to
     wait (Retry-After); with `honour_backoff`, nor one backing off after failures."""
     name = feed.display_name()
     state = app.store.feed_state(name)
-    now = app.clock()
-    if state.is_gone(feed.url):
-        return PollReport(name, "retired", error="HTTP 410 Gone")
-    waits = [state.wait_until] + ([state.next_poll_at] if honour_backoff else [])
-    if any(until and now < until for until in waits):
-        return PollReport(name, "waiting", error=state.last_error)
+    skipped = _not_now(state, feed, app.clock(), honour_backoff)
+    if skipped is not None:
+        return skipped
     url = state.address(feed.url)
     headers = {key: value.get_secret_value() for key, value in feed.headers.items()}
-    result = await app.fetcher.fetch(url, state, headers)
+    with app.metrics.fetch_seconds.time():
+        result = await app.fetcher.fetch(url, state, headers)
     if result.moved_to and result.moved_to != url:
-        app.store.record_move(name, feed.url, result.moved_to)
-        log.warning(
-            "feed moved permanently (HTTP 301/308) to %s; polling it there from now on."
-            " Update its url in the config",
-            shown_url(result.moved_to),
-            extra={"feed": name},
-        )
+        _moved(app, feed, result.moved_to)
     if result.status == "gone":
         return _gone(app, feed, state)
     if result.status == "error":
@@ -76,7 +74,8 @@ async def poll_feed(app: App, feed: FeedConfig, honour_backoff: bool = True) -> 
         # poll of that feed, never the daemon.
         # The configured URL as the base, not where redirects ended: feedparser resolves
         # relative guids against it, and an item's identity must survive a move.
-        parsed = await app.parser.parse(result.body, result.headers, feed.url)
+        with app.metrics.parse_seconds.time():
+            parsed = await app.parser.parse(result.body, result.headers, feed.url)
     except ParseError as error:
         return _failed(app, feed, state, str(error))
     if parsed.warning:
@@ -103,6 +102,9 @@ async def poll_feed(app: App, feed: FeedConfig, honour_backoff: bool = True) -> 
             extra={"feed": name},
         )
     queued = app.store.apply(plan, feed.url, now, app.pacing())
+    app.metrics.items_seen.inc(len(plan.new_items))
+    for alert in plan.alerts:
+        app.metrics.matches.labels(alert.rule).inc()
     queued += _recovered(app, state)
     if plan.first_poll:
         log.info(
@@ -121,6 +123,27 @@ async def poll_feed(app: App, feed: FeedConfig, honour_backoff: bool = True) -> 
             extra={"feed": name},
         )
     return PollReport(name, "new", len(plan.new_items), queued)
+
+
+def _not_now(
+    state: FeedState, feed: FeedConfig, now: datetime, honour_backoff: bool
+) -> PollReport | None:
+    if state.is_gone(feed.url):
+        return PollReport(state.name, "retired", error="HTTP 410 Gone")
+    waits = [state.wait_until] + ([state.next_poll_at] if honour_backoff else [])
+    if any(until and now < until for until in waits):
+        return PollReport(state.name, "waiting", error=state.last_error)
+    return None
+
+
+def _moved(app: App, feed: FeedConfig, moved_to: str) -> None:
+    app.store.record_move(feed.display_name(), feed.url, moved_to)
+    log.warning(
+        "feed moved permanently (HTTP 301/308) to %s; polling it there from now on."
+        " Update its url in the config",
+        shown_url(moved_to),
+        extra={"feed": feed.display_name()},
+    )
 
 
 def _failed(

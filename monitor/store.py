@@ -6,6 +6,7 @@ serves the delivery worker and the read-only commands.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -265,6 +266,7 @@ def _item_from_row(row: Any) -> Item:
 
 class Store:
     def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # Autocommit at the driver level: every write goes through _write()'s explicit
@@ -743,6 +745,37 @@ class Store:
         )
         return [_item_from_row(row) for row in rows]
 
+    def health_snapshot(self) -> tuple[int, int, datetime | None, datetime | None]:
+        """(deliveries pending, feeds failing or gone, last successful poll, last poll)."""
+        pending = self.pending_count()
+        failing, success, polled = self._conn.execute(
+            "SELECT COUNT(*) FILTER (WHERE consecutive_failures > 0 OR gone_url IS NOT NULL),"
+            " MAX(last_success_at), MAX(last_polled_at) FROM feeds"
+        ).fetchone()
+        return pending, failing or 0, _time(success), _time(polled)
+
+    def writable(self) -> str | None:
+        """None if a write can be made now, else why not (one sentence)."""
+        # The open connection keeps writing through its file descriptor after the file is
+        # made read-only (SQLite even lends that descriptor to new connections in this
+        # process), so the file's permissions are asked directly: a restart would fail.
+        if self.path != ":memory:" and not _writable_file(self.path):
+            return "the database file is read-only"
+        try:
+            probe = sqlite3.connect(self.path, timeout=2.0, isolation_level=None)
+        except sqlite3.Error as error:
+            return f"the database cannot be opened ({error})"
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            # A real write, rolled back: a read-only connection can still begin.
+            probe.execute("CREATE TABLE _writable_probe (x)")
+            probe.execute("ROLLBACK")
+        except sqlite3.Error as error:
+            return f"the database cannot be written ({error})"
+        finally:
+            probe.close()
+        return None
+
     def pending_count(self) -> int:
         row = self._conn.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'")
         return int(row.fetchone()[0])
@@ -913,6 +946,17 @@ def _feed_state(row: sqlite3.Row) -> FeedState:
         last_error=row["last_error"],
         items_seen=row["items_seen"],
     )
+
+
+def _writable_file(path: str) -> bool:
+    """Writable by us, and meant to be: root may write to a file with no write bits at
+    all, but whoever removed them (or the non-root container user after a restart) means
+    it to be read-only."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return bool(mode & 0o222) and os.access(path, os.W_OK)
 
 
 def _time(value: str | None) -> datetime | None:

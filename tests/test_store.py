@@ -158,3 +158,13 @@ def test_failures_count_up_and_success_resets(tmp_path: Path) -> None:
     assert state.consecutive_failures == 0
     assert (state.failing_since, state.next_poll_at, state.wait_until) == (None, None, None)
     assert state.last_error is None
+
+
+def test_writable_reports_a_read_only_database_file(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    assert store.writable() is None
+    (tmp_path / "s.db").chmod(0o444)
+    assert store.writable() == "the database file is read-only"
+    (tmp_path / "s.db").chmod(0o644)
+    assert store.writable() is None
+    store.close()
