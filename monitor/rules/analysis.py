@@ -93,7 +93,8 @@ def _morphology(language: str) -> Any:
 @dataclass
 class FieldText:
     """One field of an item: display text and its folded tokens. Token spans in the
-    display text are worked out only when a match has to be explained."""
+    display text are worked out only when a match has to be explained, and then only
+    for the tokens it names."""
 
     display: str
     folded: str
@@ -127,21 +128,26 @@ class FieldText:
     def positions_of(self, token: str) -> list[int]:
         """Where `token` occurs. Rules ask about a few tokens of a field, so these are
         found one token at a time by C-level list scans, not by indexing every token."""
-        if self._by_token is not None:
-            return self._by_token.get(token, [])
-        if self._token_set is None:
-            self._token_set = frozenset(self.tokens)
-        if token not in self._token_set:
-            return []
         found = self._found.get(token)
         if found is None:
+            if self._by_token is not None:
+                return self._by_token.get(token, [])
             found = self._found[token] = []
-            index = self.tokens.index
-            position = -1
-            for _ in range(self.tokens.count(token)):
-                position = index(token, position + 1)
-                found.append(position)
+            tokens = self._token_set
+            if tokens is None:
+                tokens = self._token_set = frozenset(self.tokens)
+            if token in tokens:
+                index = self.tokens.index
+                position = -1
+                for _ in range(self.tokens.count(token)):
+                    position = index(token, position + 1)
+                    found.append(position)
         return found
+
+    def token_set(self) -> frozenset[str]:
+        if self._token_set is None:
+            self._token_set = frozenset(self.tokens)
+        return self._token_set
 
     def sorted_tokens(self) -> list[str]:
         if self._sorted is None:
@@ -149,5 +155,31 @@ class FieldText:
         return self._sorted
 
     def span(self, first: int, last: int) -> tuple[int, int]:
+        if self._spans is None and len(self.folded) == len(self.display):
+            if last == first:
+                return self._locate(first)
+            return self._locate(first)[0], self._locate(last)[1]
         spans = self.spans()
         return spans[first][0], spans[last][1]
+
+    def _locate(self, position: int) -> tuple[int, int]:
+        """The span of one token, without the spans of all the others: a match is
+        explained by a few tokens, and the tokenising regex is slow over a whole field.
+        The token at `position` is the k-th occurrence of itself as a whole word, k being
+        the number of times it occurs before; a whole word is bounded by characters the
+        tokeniser does not take, which are exactly those that are not alphanumeric."""
+        token = self.tokens[position]
+        positions = self._found.get(token) or self.positions_of(token)
+        skip = positions.index(position) if len(positions) > 1 else 0
+        folded = self.folded
+        start = folded.find(token)
+        while start >= 0:
+            end = start + len(token)
+            if (start == 0 or not folded[start - 1].isalnum()) and (
+                end == len(folded) or not folded[end].isalnum()
+            ):
+                if not skip:
+                    return start, end
+                skip -= 1
+            start = folded.find(token, start + 1)
+        return self.spans()[position]  # not reached: the tokeniser found it there

@@ -10,7 +10,7 @@ import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 from monitor.rules.analysis import FieldText, analyzer
 
@@ -19,8 +19,9 @@ ALL_FIELDS = (*TEXT_FIELDS, "author", "tags")
 REGEX_TIMEOUT = 0.05  # seconds per pattern per field: a hostile text cannot stall us
 
 
-@dataclass(frozen=True, slots=True)
-class Found:
+class Found(NamedTuple):
+    """A hit before it is explained: a tuple, as the hottest loops create these."""
+
     term: str
     field: str
     first: int  # token positions, inclusive
@@ -43,11 +44,7 @@ class Scope:
         if field is not None:
             return [(field, self.fields[field])] if field in self.fields else []
         if self._text_fields is None:
-            self._text_fields = [
-                (n, self.fields[n])
-                for n in TEXT_FIELDS
-                if n in self.fields and self.fields[n].tokens
-            ]
+            self._text_fields = text_fields(self.fields)
         return self._text_fields
 
     def keys(self) -> dict[str, list[str]]:
@@ -63,6 +60,11 @@ class Scope:
                     else:
                         tokens.append(token)
         return self._keys
+
+
+def text_fields(fields: Mapping[str, FieldText]) -> list[tuple[str, FieldText]]:
+    """The fields a term without a field prefix is looked for in: those with words."""
+    return [(n, fields[n]) for n in TEXT_FIELDS if n in fields and fields[n].tokens]
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,20 +140,24 @@ class Words:
                     break
                 positions.append(here)
             else:
-                found.extend(Found(label, name, a, b) for a, b in self._occurrences(positions))
+                spans = occurrences(positions, self.slop)
+                found.extend(Found(label, name, a, b) for a, b in spans)
         return found or None
 
-    def _occurrences(self, positions: list[list[int]]) -> list[tuple[int, int]]:
-        if len(positions) == 1:
-            return [(p, p) for p in positions[0]]
-        if self.slop == 0:
-            later = [set(p) for p in positions[1:]]
-            return [
-                (start, start + len(later))
-                for start in positions[0]
-                if all(start + offset + 1 in ps for offset, ps in enumerate(later))
-            ]
-        return _windows(positions, len(self.words) - 1 + self.slop)
+
+def occurrences(positions: list[list[int]], slop: int) -> list[tuple[int, int]]:
+    """Where a run of words occurs, given each word's positions, as first and last
+    position: in order and adjacent, or with `slop` any order within that many extra."""
+    if len(positions) == 1:
+        return [(p, p) for p in positions[0]]
+    if slop == 0:
+        later = [set(p) for p in positions[1:]]
+        return [
+            (start, start + len(later))
+            for start in positions[0]
+            if all(start + offset + 1 in ps for offset, ps in enumerate(later))
+        ]
+    return _windows(positions, len(positions) - 1 + slop)
 
 
 def _windows(positions: list[list[int]], width: int) -> list[tuple[int, int]]:
@@ -269,17 +275,23 @@ class Near:
     distance: int
 
     def evaluate(self, scope: Scope) -> list[Found] | None:
-        lefts, rights = self.left.evaluate(scope), self.right.evaluate(scope)
-        if not lefts or not rights:
-            return None
-        close = [
-            hit
-            for a in lefts
-            for b in rights
-            if a.field == b.field and _gap(a, b) <= self.distance
-            for hit in (a, b)
-        ]
-        return list(dict.fromkeys(close)) or None
+        return close_hits(self.left.evaluate(scope), self.right.evaluate(scope), self.distance)
+
+
+def close_hits(
+    lefts: list[Found] | None, rights: list[Found] | None, distance: int
+) -> list[Found] | None:
+    """The hits of either side within `distance` words of a hit of the other side."""
+    if not lefts or not rights:
+        return None
+    close = [
+        hit
+        for a in lefts
+        for b in rights
+        if a.field == b.field and _gap(a, b) <= distance
+        for hit in (a, b)
+    ]
+    return list(dict.fromkeys(close)) or None
 
 
 def _gap(a: Found, b: Found) -> int:

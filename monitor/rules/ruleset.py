@@ -7,17 +7,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from monitor.models import Hit, Item, Match
 from monitor.rules.analysis import FieldText, analyzer, language_code
-from monitor.rules.expr import Bool, Expr, Found, Near, Pattern, Prefix, Scope, Substring, Words
+from monitor.rules.expr import Bool, Expr, Found, Near, Pattern, Prefix, Substring, Words
+from monitor.rules.matchers import (
+    Anchor,
+    Matcher,
+    Probe,
+    compile_matcher,
+    key_anchor,
+    some_of,
+    word_anchors,
+)
 from monitor.rules.query import RuleError, keyword_rule, query_rule, regex_rule
 
 if TYPE_CHECKING:  # config imports the rule compiler to validate rules at load time
     from monitor.config import RuleConfig
-
-Anchor = tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +66,15 @@ def compile_rule(rule: RuleConfig) -> CompiledRule:
     )
 
 
-Groups = list[frozenset[Anchor]]  # an item must hold at least one key of every group
-Alternatives = list[Groups]  # ... for at least one alternative
+class Group(NamedTuple):
+    """Keys of which an item must hold at least one, in `field` if it is not None."""
+
+    field: str | None
+    anchors: frozenset[Anchor]
+
+
+Groups = list[Group]  # an item must satisfy every group
+Alternatives = list[Groups]  # ... of at least one alternative
 MAX_ALTERNATIVES = 16
 
 
@@ -70,10 +84,11 @@ def anchor_alternatives(expr: Expr, language: str) -> Alternatives | None:
     evaluated for every item. `a OR b` gives a's alternatives and b's, so a rule listing
     four phrases is a candidate only for items holding every word of one of them."""
     if isinstance(expr, Words):
-        groups = [_word_anchors(word, expr.exact, language) for word in dict.fromkeys(expr.words)]
-        return [groups]
+        words = dict.fromkeys(expr.words)
+        anchors = [frozenset(word_anchors(word, expr.exact, language)) for word in words]
+        return [[Group(expr.field, group) for group in anchors]]
     if isinstance(expr, Prefix):
-        return [[frozenset({("p", expr.prefix)})]]
+        return [[Group(expr.field, frozenset({("p", expr.prefix)}))]]
     if isinstance(expr, Substring | Pattern):
         return None
     if isinstance(expr, Near):
@@ -111,18 +126,15 @@ def _all_of(clauses: Iterable[Expr], language: str) -> Alternatives | None:
 def _collapse(alternatives: Alternatives) -> Alternatives:
     """One alternative that every one of these implies: any key of each one's rarest group."""
     rarest = [sorted(groups, key=_selectivity)[0] for groups in alternatives]
-    return [[frozenset().union(*rarest)]]
+    fields = {group.field for group in rarest}
+    field = fields.pop() if len(fields) == 1 else None
+    return [[Group(field, frozenset().union(*(group.anchors for group in rarest)))]]
 
 
-def _word_anchors(word: str, exact: bool, language: str) -> frozenset[Anchor]:
-    if exact:
-        return frozenset({("t", word)})
-    return frozenset(("k", key) for key in analyzer(language).keys(word))
-
-
-def _selectivity(group: frozenset[Anchor]) -> tuple[int, int]:
+def _selectivity(group: Group) -> tuple[int, int]:
     """Lower is rarer: few alternatives, word keys before prefixes, longer words first."""
-    return len(group), -min(len(a[1]) + (0 if a[0] == "p" else 8) for a in group)
+    anchors = group.anchors
+    return len(anchors), -min(len(a[1]) + (0 if a[0] == "p" else 8) for a in anchors)
 
 
 _ANCHOR_CACHE_LIMIT = 200_000
@@ -130,37 +142,78 @@ _ANCHOR_CACHE_LIMIT = 200_000
 
 class _Index:
     """Anchors numbered, and each alternative of each rule filed under the anchors of its
-    rarest group (its trigger). An item's tokens are turned into the set of anchor numbers
-    they hold (once per distinct token, cached); an alternative filed under one of those
-    numbers holds if every other group of it shares a number with the item, and its rule
-    is then a candidate."""
+    rarest group, which *trigger* it. A rule is a candidate for an item when every group
+    of one of its alternatives is satisfied by the item. Candidates are then evaluated by
+    their matchers against the anchors the item holds.
+
+    With many rules the candidate step waits on memory more than on the interpreter, so
+    each distinct token's answer is worked out once and cached as one tuple: the anchors
+    it holds and, below zero, codes (see `_code`) for what those anchors trigger. An item
+    then costs one lookup per token and one union in C. A code names the rule, or the
+    alternative when more must be checked, and carries the one anchor of a further group
+    when there is one: most triggered alternatives lack it, and are dismissed by one
+    lookup in the union without reading anything of the rule from memory."""
 
     def __init__(self, languages: Iterable[str]) -> None:
         self.languages = tuple(sorted(set(languages)))
         self.ids: dict[Anchor, int] = {}
+        self.codes: dict[int, list[int]] = {}  # anchor → codes filed under it
         self.rule_of: list[int] = []  # alternative → rule
-        self.triggers: dict[int, list[int]] = {}  # anchor → alternatives
-        self.rest: dict[int, tuple[frozenset[int], ...]] = {}  # alternative → other groups
+        self.checks: list[tuple[_Check, ...]] = []  # alternative → groups codes leave open
         self.always: list[int] = []
+        # rule → name, matcher, its clauses' matchers if it is a choice of clauses, and
+        # whether it is limited to some feeds or tags
+        self.plans: list[tuple[str, Matcher, tuple[Matcher, ...] | None, bool]] = []
         self.prefix_lengths: tuple[int, ...] = ()
-        self._token_anchors: dict[str, tuple[int, ...]] = {}
+        self.seen: dict[str, tuple[int, ...]] = {}  # token → anchors and codes, as above
+        self._holders: dict[int, list[str]] = {}  # anchor → the tokens in `seen` holding it
 
-    def add(self, rule: int, alternatives: Alternatives | None) -> None:
+    def add(self, rule: CompiledRule, language: str) -> None:
+        position = len(self.plans)
+        matcher, clauses = compile_matcher(rule.expr, language, self)
+        self.plans.append((rule.name, matcher, clauses, bool(rule.feeds or rule.tags)))
+        alternatives = _by_clause(rule.expr, language) if clauses else None
+        if alternatives is None:
+            whole = anchor_alternatives(rule.expr, language) or []
+            alternatives = [(groups, None) for groups in whole]
         if not alternatives:
-            self.always.append(rule)
+            self.always.append(position)
             return
-        for groups in alternatives:
-            alternative = len(self.rule_of)
-            self.rule_of.append(rule)
-            numbered = [
-                frozenset(self._number(a) for a in g) for g in sorted(groups, key=_selectivity)
-            ]
+        for groups, part in alternatives:
+            ordered = list(dict.fromkeys(sorted(groups, key=_selectivity)))
+            numbered = [frozenset(map(self.number, group.anchors)) for group in ordered]
+            # The trigger settles its own group unless that is in a field (codes do not
+            # know fields); a code can carry one more group if it is of a single anchor.
+            unsettled = [n for n in range(len(ordered)) if n or ordered[n].field is not None]
+            carried = next(
+                (n for n in unsettled if ordered[n].field is None and len(numbered[n]) == 1),
+                None,
+            )
+            needs = None if carried is None else next(iter(numbered[carried]))
+            rest = [n for n in unsettled if n != carried]
+            if rest:
+                kind, number = _ALTERNATIVE, len(self.rule_of)
+                self.rule_of.append(position)
+                self.checks.append(tuple(self._check(ordered[n], numbered[n]) for n in rest))
+            else:
+                kind, number = _RULE, position
             for anchor in numbered[0]:
-                self.triggers.setdefault(anchor, []).append(alternative)
-            if len(numbered) > 1:
-                self.rest[alternative] = tuple(dict.fromkeys(numbered[1:]))
+                # With no further anchor to carry, a code carries the one it is filed
+                # under, which the item holds: every code is then looked at alike.
+                code = _code(kind, number, part, anchor if needs is None else needs)
+                self.codes.setdefault(anchor, []).append(code)
 
-    def _number(self, anchor: Anchor) -> int:
+    def _check(self, group: Group, anchors: frozenset[int]) -> _Check:
+        if group.field is None or not _words_only(group):
+            return _Check(group.field, anchors, None)
+        # A word in a field: whether one of the few tokens seen with it is in the field.
+        return _Check(group.field, anchors, tuple(map(self.holders, anchors)))
+
+    def holders(self, number: int) -> list[str]:
+        # Kept only for anchors a matcher asks about, not every anchor of every token.
+        return self._holders.setdefault(number, [])
+
+    def number(self, anchor: Anchor) -> int:
         number = self.ids.get(anchor)
         if number is None:
             number = self.ids[anchor] = len(self.ids)
@@ -168,40 +221,112 @@ class _Index:
                 self.prefix_lengths = tuple(sorted({*self.prefix_lengths, len(anchor[1])}))
         return number
 
-    def _anchors_of(self, token: str) -> tuple[int, ...]:
+    def _see(self, token: str) -> None:
         ids = self.ids
         numbers = {ids.get(("t", token))}
         for language in self.languages:
-            numbers.update(ids.get(("k", key)) for key in analyzer(language).keys(token))
+            keys = analyzer(language).keys(token)
+            numbers.update(ids.get(key_anchor(key, language)) for key in keys)
         numbers.update(ids.get(("p", token[:n])) for n in self.prefix_lengths if n <= len(token))
-        return tuple(n for n in numbers if n is not None)
+        anchors = tuple(n for n in numbers if n is not None)
+        for anchor in anchors:
+            holders = self._holders.get(anchor)
+            if holders is not None:
+                holders.append(token)
+        codes = set().union(*filter(None, map(self.codes.get, anchors)))
+        self.seen[token] = anchors + tuple(codes)
 
-    def candidates(self, tokens: set[str]) -> list[int]:
-        # Set operations over cached per-token answers: the interpreter loops only over
-        # tokens never seen before and over alternatives actually triggered.
-        known = self._token_anchors
-        unseen = tokens.difference(known)
+    def lookup(self, text: ItemText) -> tuple[set[int], list[tuple[int, int]]]:
+        """The anchor numbers the item's tokens hold (with codes, below zero), and the
+        rules they make candidates, each with the bits of the clauses that can match (or
+        WHOLE). After this, `holders` knows every one of the tokens, as matchers need."""
+        tokens = text.tokens
+        seen = self.seen
+        unseen = tokens.difference(seen)
         if unseen:
-            if len(known) + len(unseen) > _ANCHOR_CACHE_LIMIT:
-                known.clear()
+            if len(seen) + len(unseen) > _ANCHOR_CACHE_LIMIT:
+                seen.clear()
+                for holders in self._holders.values():  # matchers hold these very lists
+                    holders.clear()
                 unseen = tokens
             for token in unseen:
-                known[token] = self._anchors_of(token)
-        present: set[int] = set().union(*map(known.__getitem__, tokens))
-        triggered: set[int] = set().union(*filter(None, map(self.triggers.get, present)))
-        rest, rule_of = self.rest, self.rule_of
-        chosen = set(self.always)
-        for alternative in triggered:
-            others = rest.get(alternative)
-            if others is not None:
-                for group in others:
-                    if present.isdisjoint(group):
-                        break
-                else:
-                    chosen.add(rule_of[alternative])
+                self._see(token)
+        present: set[int] = set().union(*map(seen.__getitem__, tokens))
+        checks, rule_of = self.checks, self.rule_of
+        chosen = dict.fromkeys(self.always, WHOLE)
+        for code in present:
+            if code < 0:  # taken apart as _code put it together, inline for speed
+                bits = ~code
+                if bits >> _CARRIED_SHIFT not in present:
+                    continue
+                number = bits >> 1 & _NUMBER_MASK
+                if bits & 1 == _ALTERNATIVE:
+                    if not self._hold(checks[number], present, text):
+                        continue
+                    number = rule_of[number]
+                chosen[number] = chosen.get(number, 0) | bits >> _PARTS_SHIFT & _PARTS_MASK
+        return present, sorted(chosen.items())
+
+    def _hold(self, checks: tuple[_Check, ...], present: set[int], text: ItemText) -> bool:
+        for field, anchors, holders in checks:
+            if field is None:
+                if present.isdisjoint(anchors):
+                    return False
+            elif holders is not None:  # a word: one of the few tokens holding it is there
+                tokens = text.fields[field].token_set()
+                if all(tokens.isdisjoint(seen) for seen in holders):
+                    return False
             else:
-                chosen.add(rule_of[alternative])
-        return sorted(chosen)
+                held: set[int] = set().union(*map(self.seen.__getitem__, text.fields[field].tokens))
+                if held.isdisjoint(anchors):
+                    return False
+        return True
+
+
+class _Check(NamedTuple):
+    """A group an alternative's codes leave open: which anchors, and in which field if
+    any; for words in a field, the lists of tokens seen holding them."""
+
+    field: str | None
+    anchors: frozenset[int]
+    holders: tuple[list[str], ...] | None
+
+
+_RULE, _ALTERNATIVE = 0, 1  # what a code names
+_NUMBER_BITS = 24
+_NUMBER_MASK = (1 << _NUMBER_BITS) - 1
+_PARTS_SHIFT = _NUMBER_BITS + 1
+WHOLE = 1 << MAX_ALTERNATIVES  # a rule's bit for "all its clauses", see RuleSet.match_text
+_PARTS_MASK = (WHOLE << 1) - 1
+_CARRIED_SHIFT = _PARTS_SHIFT + MAX_ALTERNATIVES + 1
+
+
+def _code(kind: int, number: int, clause: int | None, carried: int) -> int:
+    """A rule or an alternative, the bit of the clause it is an alternative of (WHOLE if
+    of the whole rule), and an anchor the item must hold, as one negative number: the
+    bitwise complement of all four side by side, so that codes never meet anchor numbers
+    in one set."""
+    if number > _NUMBER_MASK:
+        raise RuleError(f"more than {_NUMBER_MASK + 1:,} rule alternatives in one rule set")
+    part = WHOLE if clause is None else 1 << clause
+    return ~(kind | number << 1 | part << _PARTS_SHIFT | carried << _CARRIED_SHIFT)
+
+
+def _by_clause(expr: Expr, language: str) -> list[tuple[Groups, int | None]] | None:
+    """A choice of clauses' alternatives, each with its clause: those of the whole, when
+    they are not too many to keep apart."""
+    assert isinstance(expr, Bool)
+    found = [anchor_alternatives(clause, language) for clause in expr.should]
+    if any(alternatives is None for alternatives in found):
+        return None
+    tagged: list[tuple[Groups, int | None]] = [
+        (groups, n) for n, alternatives in enumerate(found) for groups in alternatives or ()
+    ]
+    return tagged if len(tagged) <= MAX_ALTERNATIVES else None
+
+
+def _words_only(group: Group) -> bool:
+    return all(kind != "p" for kind, _ in group.anchors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,14 +368,14 @@ class RuleSet:
         if index is None:
             languages = [self._language(rule, item_language) for rule in self.rules]
             index = _Index(languages)
-            for position, (rule, language) in enumerate(zip(self.rules, languages, strict=True)):
-                index.add(position, anchor_alternatives(rule.expr, language))
+            for rule, language in zip(self.rules, languages, strict=True):
+                index.add(rule, language)
             self._indexes[item_language] = index
         return index
 
     def candidates(self, text: ItemText) -> list[int]:
         """The rules that could match this item; the rest cannot."""
-        return self._index(text.language).candidates(text.tokens)
+        return [rule for rule, _ in self._index(text.language).lookup(text)[1]]
 
     def match(self, item: Item, feed_tags: Sequence[str] = ()) -> list[Match]:
         return self.match_text(item, ItemText.of(item), feed_tags)
@@ -259,32 +384,41 @@ class RuleSet:
         self, item: Item, text: ItemText, feed_tags: Sequence[str] = (), scoped: bool = True
     ) -> list[Match]:
         """`scoped=False` ignores rules' `feeds:`/`tags:`, for text that has no feed."""
+        index = self._index(text.language)
+        present, candidates = index.lookup(text)
+        probe = Probe(text.fields, text.tokens, present)
+        plans = index.plans
         matches = []
-        scopes: dict[str, Scope] = {}
-        for position in self.candidates(text):
-            rule = self.rules[position]
-            if scoped and not rule.applies_to(item.feed, feed_tags):
+        for position, parts in candidates:
+            name, matcher, clauses, limited = plans[position]
+            if limited and scoped and not self.rules[position].applies_to(item.feed, feed_tags):
                 continue
-            language = self._language(rule, text.language)
-            scope = scopes.get(language) or scopes.setdefault(
-                language, Scope(text.fields, text.tokens, language)
-            )
-            found = rule.expr.evaluate(scope)
+            if clauses is None or parts & WHOLE:
+                found = matcher(probe)
+            else:
+                found = some_of(clauses, parts, probe)
             if found is not None:
-                matches.append(Match(rule.name, _explain(found, text)))
+                matches.append(Match(name, _explain(found, text.fields)))
         return matches
 
 
-def _explain(found: list[Found], text: ItemText) -> tuple[Hit, ...]:
+def _explain(found: list[Found], fields: dict[str, FieldText]) -> tuple[Hit, ...]:
+    if len(found) == 1:  # as most matches are: nothing to merge or sort
+        term, name, first, last = found[0]
+        field_text = fields[name]
+        if not field_text.tokens:
+            return ()
+        start, end = field_text.span(first, last)
+        return (Hit(term, name, start, end, field_text.display[start:end]),)
     hits: dict[tuple[str, str, int], Hit] = {}
-    for hit in found:
-        field_text = text.fields[hit.field]
+    for term, name, first, last in found:
+        field_text = fields[name]
         if not field_text.tokens:  # a pattern matched punctuation alone: nothing to point at
             continue
-        start, end = field_text.span(hit.first, hit.last)
-        key = (hit.term, hit.field, start)
+        start, end = field_text.span(first, last)
+        key = (term, name, start)
         if key not in hits:
-            hits[key] = Hit(hit.term, hit.field, start, end, field_text.display[start:end])
+            hits[key] = Hit(term, name, start, end, field_text.display[start:end])
     return tuple(sorted(hits.values(), key=lambda h: (h.field, h.start)))
 
 
