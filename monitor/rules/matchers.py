@@ -153,14 +153,10 @@ def _word(
         def match_one(probe: Probe) -> list[Found] | None:
             if anchor not in probe.present:
                 return None
-            # With one token seen holding the key, that token is the item's.
-            held = seen if len(seen) == 1 else [t for t in seen if t in probe.tokens]
-            found = []
-            for field_name, text in probe.of(name):
-                for token in held:
-                    for position in text.positions_of(token):
-                        found.append(Found(label, field_name, position, position))
-            return found or None
+            tokens = probe.tokens
+            if len(seen) == 1:  # one token has the key, so it is the item's
+                return _every(probe, seen, label, name)
+            return _every(probe, [t for t in seen if t in tokens], label, name)
 
         return match_one
 

@@ -1,6 +1,7 @@
 """Compiled rules and the index over them. Each rule names anchors, keys an item must
 contain for the rule to have any chance; an item is evaluated only against the rules
-whose anchors it holds, so ten thousand rules cost little more than ten.
+whose anchors it holds, so ten thousand rules cost a few times what ten cost, not a
+thousand times.
 """
 
 from __future__ import annotations
@@ -150,9 +151,11 @@ class _Index:
     each distinct token's answer is worked out once and cached as one tuple: the anchors
     it holds and, below zero, codes (see `_code`) for what those anchors trigger. An item
     then costs one lookup per token and one union in C. A code names the rule, or the
-    alternative when more must be checked, and carries the one anchor of a further group
-    when there is one: most triggered alternatives lack it, and are dismissed by one
-    lookup in the union without reading anything of the rule from memory."""
+    alternative when more must be checked (a group in a field, or a third one), and
+    carries one more anchor the item must hold: most triggered alternatives lack it, and
+    are dismissed by one lookup in the union without reading anything of the rule from
+    memory. For a rule that is a choice of clauses, a code also names its clause, so
+    that only clauses whose words the item holds are evaluated."""
 
     def __init__(self, languages: Iterable[str]) -> None:
         self.languages = tuple(sorted(set(languages)))
@@ -172,7 +175,9 @@ class _Index:
         position = len(self.plans)
         matcher, clauses = compile_matcher(rule.expr, language, self)
         self.plans.append((rule.name, matcher, clauses, bool(rule.feeds or rule.tags)))
-        alternatives = _by_clause(rule.expr, language) if clauses else None
+        alternatives = None
+        if clauses is not None and isinstance(rule.expr, Bool):
+            alternatives = _by_clause(rule.expr, language)
         if alternatives is None:
             whole = anchor_alternatives(rule.expr, language) or []
             alternatives = [(groups, None) for groups in whole]
@@ -210,7 +215,7 @@ class _Index:
         return _Check(group.field, anchors, tuple(map(self.holders, anchors)))
 
     def holders(self, number: int) -> list[str]:
-        # Kept only for anchors a matcher asks about, not every anchor of every token.
+        # Kept only for the anchors that matchers and checks ask about.
         return self._holders.setdefault(number, [])
 
     def number(self, anchor: Anchor) -> int:
@@ -239,7 +244,7 @@ class _Index:
     def lookup(self, text: ItemText) -> tuple[set[int], list[tuple[int, int]]]:
         """The anchor numbers the item's tokens hold (with codes, below zero), and the
         rules they make candidates, each with the bits of the clauses that can match (or
-        WHOLE). After this, `holders` knows every one of the tokens, as matchers need."""
+        _WHOLE). After this, `holders` knows every one of the tokens, as matchers need."""
         tokens = text.tokens
         seen = self.seen
         unseen = tokens.difference(seen)
@@ -253,7 +258,7 @@ class _Index:
                 self._see(token)
         present: set[int] = set().union(*map(seen.__getitem__, tokens))
         checks, rule_of = self.checks, self.rule_of
-        chosen = dict.fromkeys(self.always, WHOLE)
+        chosen = dict.fromkeys(self.always, _WHOLE)
         for code in present:
             if code < 0:  # taken apart as _code put it together, inline for speed
                 bits = ~code
@@ -296,26 +301,25 @@ _RULE, _ALTERNATIVE = 0, 1  # what a code names
 _NUMBER_BITS = 24
 _NUMBER_MASK = (1 << _NUMBER_BITS) - 1
 _PARTS_SHIFT = _NUMBER_BITS + 1
-WHOLE = 1 << MAX_ALTERNATIVES  # a rule's bit for "all its clauses", see RuleSet.match_text
-_PARTS_MASK = (WHOLE << 1) - 1
+_WHOLE = 1 << MAX_ALTERNATIVES  # a rule's bit for "all its clauses", see RuleSet.match_text
+_PARTS_MASK = (_WHOLE << 1) - 1
 _CARRIED_SHIFT = _PARTS_SHIFT + MAX_ALTERNATIVES + 1
 
 
 def _code(kind: int, number: int, clause: int | None, carried: int) -> int:
-    """A rule or an alternative, the bit of the clause it is an alternative of (WHOLE if
+    """A rule or an alternative, the bit of the clause it is an alternative of (_WHOLE if
     of the whole rule), and an anchor the item must hold, as one negative number: the
     bitwise complement of all four side by side, so that codes never meet anchor numbers
     in one set."""
     if number > _NUMBER_MASK:
         raise RuleError(f"more than {_NUMBER_MASK + 1:,} rule alternatives in one rule set")
-    part = WHOLE if clause is None else 1 << clause
+    part = _WHOLE if clause is None else 1 << clause
     return ~(kind | number << 1 | part << _PARTS_SHIFT | carried << _CARRIED_SHIFT)
 
 
-def _by_clause(expr: Expr, language: str) -> list[tuple[Groups, int | None]] | None:
+def _by_clause(expr: Bool, language: str) -> list[tuple[Groups, int | None]] | None:
     """A choice of clauses' alternatives, each with its clause: those of the whole, when
     they are not too many to keep apart."""
-    assert isinstance(expr, Bool)
     found = [anchor_alternatives(clause, language) for clause in expr.should]
     if any(alternatives is None for alternatives in found):
         return None
@@ -393,7 +397,7 @@ class RuleSet:
             name, matcher, clauses, limited = plans[position]
             if limited and scoped and not self.rules[position].applies_to(item.feed, feed_tags):
                 continue
-            if clauses is None or parts & WHOLE:
+            if clauses is None or parts & _WHOLE:
                 found = matcher(probe)
             else:
                 found = some_of(clauses, parts, probe)
