@@ -115,19 +115,31 @@ def poll(
     metavar="HOST:PORT",
     help="Serve /healthz and /metrics here (e.g. 0.0.0.0:8080).",
 )
-def run(config_path: str | None, log_format: str, log_level: str, listen: str | None) -> None:
-    """Run the daemon until SIGTERM or SIGINT."""
+@click.option(
+    "--watch-config",
+    is_flag=True,
+    help="Reload the config whenever its file changes (SIGHUP always reloads).",
+)
+def run(
+    config_path: str | None,
+    log_format: str,
+    log_level: str,
+    listen: str | None,
+    watch_config: bool,
+) -> None:
+    """Run the daemon until SIGTERM or SIGINT; SIGHUP reloads the config."""
     from monitor.listen import parse_address
 
     try:
         address = parse_address(listen) if listen else None
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--listen") from None
-    config = _setup(config_path, log_format, log_level)
+    path = config_path or config_module.default_path()
+    config = _setup(path, log_format, log_level)
     from monitor.app import build
     from monitor.daemon import run as run_daemon
 
-    asyncio.run(run_daemon(build(config), address))
+    asyncio.run(run_daemon(build(config), address, path, watch_config))
 
 
 @cli.command(name="test")

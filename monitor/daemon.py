@@ -1,26 +1,35 @@
-"""The daemon's lifecycle: start → run → stop. APScheduler 3 runs one async job per
-feed on the loop that owns the database; signals only set a flag; stopping waits for
-in-flight polls within a budget, then cancels them (a poll's writes are one
-transaction, so a cancelled poll leaves nothing half-written).
+"""The daemon's lifecycle: start → run → (reload)* → stop. APScheduler 3 runs one async
+job per feed on the loop that owns the database; SIGTERM/SIGINT only set a flag; stopping
+waits for in-flight polls within a budget, then cancels them (a poll's writes are one
+transaction, so a cancelled poll leaves nothing half-written). SIGHUP, or an edit of the
+config file under `--watch-config`, reloads the config: a broken one changes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import signal
+from collections.abc import Coroutine
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor import config as config_module
 from monitor import logs
 from monitor.app import App
 from monitor.clock import iso_seconds
-from monitor.config import FeedConfig
+from monitor.config import Config, FeedConfig
 from monitor.deliver import run_forever
+from monitor.errors import ConfigError
 from monitor.listen import serve
 from monitor.metrics import State
+from monitor.notify import build_notifiers
 from monitor.poll import poll_feed, prune
+from monitor.reload import Schedule, plan, schedule_of
+from monitor.rules import RuleSet, compile_rules
 
 log = logs.get("daemon")
 PRUNE_EVERY = timedelta(hours=1)
@@ -28,9 +37,20 @@ STOP_BUDGET = 7.0  # seconds for in-flight work; Docker's SIGKILL comes at 10 s
 
 
 class Daemon:
-    def __init__(self, app: App, listen: tuple[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        app: App,
+        listen: tuple[str, int] | None = None,
+        config_path: str | None = None,
+        watch_config: bool = False,
+    ) -> None:
         self.app = app
         self.listen = listen
+        self.config_path = Path(config_path) if config_path else None
+        self.watch_config = watch_config and self.config_path is not None
+        self._config_digest = _digest(self.config_path)
+        self._reloading = asyncio.Lock()
+        self._background: set[asyncio.Task[object]] = set()
         self.started_at = app.clock()
         self.last_poll_run: datetime | None = None
         self.stop_requested = asyncio.Event()
@@ -46,6 +66,10 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
+        if self.config_path is not None:
+            loop.add_signal_handler(signal.SIGHUP, self._reload_soon, "SIGHUP")
+        if self.watch_config:
+            self._start(self._watch())
         for feed in self.app.config.feeds:
             self._schedule(feed)
         self._scheduler.add_job(
@@ -69,20 +93,22 @@ class Daemon:
         )
         await self.stop_requested.wait()
         log.info("stopping")
-        self._scheduler.shutdown(wait=False)
+        for task in self._background:  # a reload half done is simply not applied
+            task.cancel()
+        # Paused, not shut down: shutting down would cancel the running polls at once,
+        # where they deserve the budget to finish.
+        self._scheduler.pause()
         if server is not None:
             server.close()
         await self._finish_in_flight(deliverer)
+        self._scheduler.shutdown(wait=False)
         log.info("stopped")
 
     def _schedule(self, feed: FeedConfig) -> None:
-        interval = self.app.config.feed_interval(feed)
-        jitter = min(self.app.config.poll.jitter, interval / 2)
+        schedule = schedule_of(self.app.config, feed)
         self._scheduler.add_job(
             self._poll,
-            IntervalTrigger(
-                seconds=interval.total_seconds(), jitter=int(jitter.total_seconds()) or None
-            ),
+            _trigger(schedule),
             args=[feed],
             id=feed.display_name(),
             name=feed.display_name(),
@@ -90,7 +116,72 @@ class Daemon:
             max_instances=1,
             coalesce=True,
             # The default grace of 1 s silently skips a run that starts a little late.
-            misfire_grace_time=max(int(interval.total_seconds()), 1),
+            misfire_grace_time=max(int(schedule.interval.total_seconds()), 1),
+        )
+
+    def _start(self, work: Coroutine[object, object, object]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _reload_soon(self, reason: str) -> None:
+        if not self.stop_requested.is_set():
+            self._start(self.reload(reason))
+
+    async def _watch(self) -> None:
+        from watchfiles import awatch
+
+        assert self.config_path is not None
+        # The directory, not the file: editors and Kubernetes replace files by renaming.
+        folder = self.config_path.resolve().parent
+        async for _ in awatch(folder, stop_event=self.stop_requested, debounce=300):
+            if _digest(self.config_path) != self._config_digest:
+                await self.reload("the config file changed")
+
+    async def reload(self, reason: str) -> bool:
+        """Read and apply the config file; on any problem keep the running config."""
+        assert self.config_path is not None
+        async with self._reloading:
+            digest = _digest(self.config_path)
+            log.info("reloading %s (%s)", self.config_path, reason)
+            try:
+                config, rules = await asyncio.to_thread(_load, self.config_path)
+            except ConfigError as error:
+                for problem in error.problems:
+                    log.error("config problem: %s", problem)
+                log.error(
+                    "kept the running config: %s has %d problems; fix them and reload again",
+                    self.config_path,
+                    len(error.problems),
+                )
+                return False
+            self._apply(config, rules)
+            self._config_digest = digest
+            return True
+
+    def _apply(self, config: Config, rules: RuleSet) -> None:
+        app = self.app
+        changes = plan(app.config, config)
+        # Values of the old config may still be in flight (a poll, a delivery): keep masking.
+        logs.redact([*app.config.secrets(), *config.secrets()])
+        app.config = config
+        app.rules = rules
+        app.notifiers = build_notifiers(config.active_notifiers(), app.http)
+        for name in changes.removed:
+            self._scheduler.remove_job(name)
+        for feed, schedule in changes.changed:
+            self._scheduler.modify_job(feed.display_name(), args=[feed])
+            if schedule is not None:
+                self._scheduler.reschedule_job(feed.display_name(), trigger=_trigger(schedule))
+        for feed in changes.added:
+            self._schedule(feed)
+        for name in changes.restart_only:
+            log.warning("%s changed: that takes effect at the next restart", name)
+        log.info(
+            "config reloaded: %s; watching %d feeds with %d rules",
+            changes.summary(),
+            len(config.feeds),
+            len(config.rules),
         )
 
     async def _serve(self) -> asyncio.Server:
@@ -133,6 +224,12 @@ class Daemon:
             report = await poll_feed(self.app, feed)
             if report.queued:
                 self._wake_deliverer.set()
+        except asyncio.CancelledError:
+            if not self.stop_requested.is_set():
+                raise
+            # Cut short by the stop: its transaction never committed, so the next start
+            # polls the feed again from where the last finished poll left it.
+            log.info("poll cut short by the stop", extra={"feed": feed.display_name()})
         except Exception:  # one feed's bug must not take the scheduler down
             log.exception("poll crashed", extra={"feed": feed.display_name()})
         finally:
@@ -156,6 +253,30 @@ class Daemon:
             await asyncio.wait(late, timeout=1.0)
 
 
-async def run(app: App, listen: tuple[str, int] | None = None) -> None:
+def _trigger(schedule: Schedule) -> IntervalTrigger:
+    jitter = int(schedule.jitter.total_seconds()) or None
+    return IntervalTrigger(seconds=schedule.interval.total_seconds(), jitter=jitter)
+
+
+def _load(path: Path) -> tuple[Config, RuleSet]:
+    """The config and its compiled rules, off the event loop: thousands of rules take a
+    while to compile, and polls and deliveries go on meanwhile."""
+    config = config_module.load(path)
+    return config, compile_rules(config.rules)
+
+
+def _digest(path: Path | None) -> bytes | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).digest() if path else None
+    except OSError:
+        return None
+
+
+async def run(
+    app: App,
+    listen: tuple[str, int] | None = None,
+    config_path: str | None = None,
+    watch_config: bool = False,
+) -> None:
     async with app:
-        await Daemon(app, listen).run()
+        await Daemon(app, listen, config_path, watch_config).run()
