@@ -39,12 +39,24 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+def _message(record: logging.LogRecord) -> str:
+    """The message, and for a logged exception its type and text (never the traceback,
+    whose frames' reprs may hold anything), masked like the message was."""
+    message = record.getMessage()
+    if record.exc_info and record.exc_info[1] is not None:
+        error = record.exc_info[1]
+        message += scrub(
+            f" ({type(error).__name__}: {error})" if str(error) else f" ({type(error).__name__})"
+        )
+    return message
+
+
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         context = " ".join(
             f"{key}={getattr(record, key)}" for key in _CONTEXT_KEYS if hasattr(record, key)
         )
-        message = record.getMessage().replace("\n", "\\n").replace("\r", "\\r")
+        message = _message(record).replace("\n", "\\n").replace("\r", "\\r")
         prefix = f"{iso_seconds(utcnow())} {record.levelname:<7}"
         return f"{prefix} {context} {message}" if context else f"{prefix} {message}"
 
@@ -55,7 +67,7 @@ class JsonFormatter(logging.Formatter):
             "time": iso_seconds(utcnow()),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _message(record),
         }
         data.update({key: getattr(record, key) for key in _CONTEXT_KEYS if hasattr(record, key)})
         return json.dumps(data, ensure_ascii=False)
