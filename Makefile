@@ -25,8 +25,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Three workers on two cores: most tests wait on subprocesses and loopback servers.
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 3
 
 test: lint typecheck unit
 
