@@ -289,3 +289,24 @@ def test_sigterm_during_a_slow_poll_exits_promptly_and_a_restart_loses_nothing(
         "DPRK troops fire shells",
         "DPRK troops reach Kursk",
     ]
+
+
+def test_renaming_a_feed_on_reload_does_not_alert_its_stories_again(
+    tmp_path: Path, feed_server: FeedServer, receiver: Receiver
+) -> None:
+    feed_server.publish("/one.xml", rss20([story("r1", "DPRK troops seen near Kursk")]))
+    config = tmp_path / "monitor.yaml"
+    write_config(config, {"one": f"{feed_server.url}/one.xml"}, f"{receiver.url}/hook")
+    daemon = Daemon(config)
+    try:
+        assert wait_until(lambda: len(receiver.posts()) == 1, 15)
+        # Same URL, new name: to the store a feed it has never polled.
+        write_config(config, {"uno": f"{feed_server.url}/one.xml"}, f"{receiver.url}/hook")
+        daemon.send(signal.SIGHUP)
+        assert wait_until(lambda: daemon.logged("feed=uno"), 10), "the renamed feed never polled"
+        polls = len(feed_server.requests_to("/one.xml"))
+        assert wait_until(lambda: len(feed_server.requests_to("/one.xml")) >= polls + 2, 10)
+    finally:
+        stderr = daemon.stop()
+    assert titles(receiver) == ["DPRK troops seen near Kursk"], stderr
+    assert "config reloaded: 1 feeds added, 1 removed, 0 changed" in stderr
