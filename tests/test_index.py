@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from monitor.config import RuleConfig
 from monitor.models import Entry, Item, Match
 from monitor.rules import compile_rules
+from monitor.rules.analysis import FieldText
 from monitor.rules.expr import Scope
 from monitor.rules.ruleset import ItemText, RuleSet, anchor_alternatives
 
@@ -106,3 +107,32 @@ def test_many_alternatives_collapse_to_one_safe_group() -> None:
     ruleset = compile_rules([RuleConfig(name="r", query=query)])
     item = _item("w1 w2 w5 x7", "")
     assert [m.rule for m in ruleset.match(item)] == ["r"]
+
+
+# Words that sit inside one another ("troop" in "troops", "kur" in "kursk"), so that a
+# token found by a substring search is often not the token.
+FIELD_WORDS = ["troop", "troops", "stroop", "kur", "kursk", "ka", "kaka", "Kursk", "ÉTÉ", "été"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(FIELD_WORDS), max_size=12),
+    st.lists(st.sampled_from([" ", ", ", "-", "_", " «", "» ", "'"]), min_size=12, max_size=12),
+    st.lists(st.sampled_from(["troop", "troops", "kur", "kursk", "ka", "kaka", "ete", "x"])),
+)
+def test_a_fields_positions_and_spans_are_those_of_the_tokeniser(
+    words: list[str], separators: list[str], asked: list[str]
+) -> None:
+    """Positions found one token at a time, and spans found one token at a time (the
+    shortcuts the matchers and explanations take), agree with tokenising the whole field
+    and indexing every token."""
+    display = "".join(w + s for w, s in zip(words, separators, strict=False))
+    field = FieldText.of(display)
+    whole = FieldText.of(display)
+    everywhere = whole.token_positions()
+    spans = whole.spans()
+    for token in asked:
+        positions = field.positions_of(token)
+        assert positions == everywhere.get(token, [])
+        for position in positions:
+            assert field.span(position, position) == spans[position]

@@ -11,8 +11,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from monitor.config import RuleConfig
-from monitor.models import Entry, Item
+from monitor.models import Entry, Hit, Item, Match
 from monitor.rules import compile_rules
+from monitor.rules.ruleset import _hit, _match
 from monitor.text import html_to_text, tokens
 
 
@@ -520,3 +521,16 @@ def test_rule_from_a_texts_words_matches_it(text: str, data: st.DataObject) -> N
         assert {(hit.term, hit.field) for hit in match.hits} == {(phrase, field_name)}
     vetoed = compile_rules([RuleConfig(name="r", any=(words[0],), none=(phrase,))])
     assert vetoed.match(item) == []
+
+
+def test_hits_and_matches_made_fast_are_the_records_themselves() -> None:
+    """The matcher builds Hit and Match without their dataclass __init__, for speed: the
+    objects must be indistinguishable from constructed ones."""
+    hit = _hit("troops", "title", 4, 10, "Troops")
+    assert hit == Hit("troops", "title", 4, 10, "Troops")
+    assert hash(hit) == hash(Hit("troops", "title", 4, 10, "Troops"))
+    assert repr(hit) == repr(Hit("troops", "title", 4, 10, "Troops"))
+    match = _match("watch", (hit,))
+    assert match == Match("watch", (hit,))
+    assert match.matched == ["troops"]
+    assert type(hit) is Hit and type(match) is Match

@@ -104,6 +104,8 @@ class FieldText:
     _sorted: list[str] | None = None
     _token_set: frozenset[str] | None = None
     _found: dict[str, list[int]] = field(default_factory=dict)
+    # spans in the folded text of tokens found by `positions_of` on the way
+    _located: dict[int, tuple[int, int]] | None = None
 
     @classmethod
     def of(cls, display: str) -> FieldText:
@@ -127,11 +129,32 @@ class FieldText:
 
     def positions_of(self, token: str) -> list[int]:
         """Where `token` occurs. Rules ask about a few tokens of a field, so these are
-        found one token at a time by C-level list scans, not by indexing every token."""
+        found one token at a time by C-level searches (of the folded text, then of the
+        token list when the token is there more than once), not by indexing every token."""
         found = self._found.get(token)
         if found is None:
             if self._by_token is not None:
                 return self._by_token.get(token, [])
+            # Every whole-word occurrence is an occurrence in the folded text, which
+            # str.find finds faster than a scan of the tokens: none there, none here;
+            # one there, at most one here, and then its span is known too.
+            folded = self.folded
+            start = folded.find(token)
+            if start < 0:
+                found = self._found[token] = []
+                return found
+            if folded.find(token, start + 1) < 0:
+                found = self._found[token] = []
+                end = start + len(token)
+                if (start == 0 or not folded[start - 1].isalnum()) and (
+                    end == len(folded) or not folded[end].isalnum()
+                ):
+                    position = self.tokens.index(token)
+                    found.append(position)
+                    if self._located is None:
+                        self._located = {}
+                    self._located[position] = (start, end)
+                return found
             found = self._found[token] = []
             tokens = self._token_set
             if tokens is None:
@@ -168,6 +191,10 @@ class FieldText:
         The token at `position` is the k-th occurrence of itself as a whole word, k being
         the number of times it occurs before; a whole word is bounded by characters the
         tokeniser does not take, which are exactly those that are not alphanumeric."""
+        if self._located is not None:
+            located = self._located.get(position)
+            if located is not None:
+                return located
         token = self.tokens[position]
         positions = self._found.get(token) or self.positions_of(token)
         skip = positions.index(position) if len(positions) > 1 else 0

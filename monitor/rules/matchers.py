@@ -153,10 +153,16 @@ def _word(
         def match_one(probe: Probe) -> list[Found] | None:
             if anchor not in probe.present:
                 return None
-            tokens = probe.tokens
-            if len(seen) == 1:  # one token has the key, so it is the item's
-                return _every(probe, seen, label, name)
-            return _every(probe, [t for t in seen if t in tokens], label, name)
+            if len(seen) != 1:
+                tokens = probe.tokens
+                return _every(probe, [t for t in seen if t in tokens], label, name)
+            # One token has the key, so it is the item's: _every, inline for speed.
+            token = seen[0]
+            found = []
+            for field_name, text in probe.of(name):
+                for position in text.positions_of(token):
+                    found.append(_new(Found, (label, field_name, position, position)))
+            return found or None
 
         return match_one
 
@@ -170,13 +176,16 @@ def _word(
     return match
 
 
+_new = tuple.__new__  # Found(...) without its Python-level __new__, in the hottest loop
+
+
 def _every(probe: Probe, tokens: list[str], label: str, name: str | None) -> list[Found] | None:
     """Every occurrence of `tokens`, each a hit of one word."""
     found = []
     for field_name, text in probe.of(name):
         for token in tokens:
             for position in text.positions_of(token):
-                found.append(Found(label, field_name, position, position))
+                found.append(_new(Found, (label, field_name, position, position)))
     return found or None
 
 

@@ -6,9 +6,10 @@ thousand times.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from dataclasses import fields as dataclass_fields
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from monitor.models import Hit, Item, Match
 from monitor.rules.analysis import FieldText, analyzer, language_code
@@ -279,7 +280,10 @@ class _Index:
                     return False
             elif holders is not None:  # a word: one of the few tokens holding it is there
                 tokens = text.fields[field].token_set()
-                if all(tokens.isdisjoint(seen) for seen in holders):
+                for seen in holders:
+                    if not tokens.isdisjoint(seen):
+                        break
+                else:
                     return False
             else:
                 held: set[int] = set().union(*map(self.seen.__getitem__, text.fields[field].tokens))
@@ -399,11 +403,52 @@ class RuleSet:
                 continue
             if clauses is None or parts & _WHOLE:
                 found = matcher(probe)
-            else:
+            elif parts & (parts - 1):
                 found = some_of(clauses, parts, probe)
+            else:  # one clause's words are in the item, as is usual: that clause alone
+                found = clauses[parts.bit_length() - 1](probe)
             if found is not None:
-                matches.append(Match(name, _explain(found, text.fields)))
+                matches.append(_match(name, _explain(found, text.fields)))
         return matches
+
+
+_Record = TypeVar("_Record")
+
+
+def _maker(cls: type[_Record], names: list[str]) -> Callable[..., _Record]:
+    """`cls`, or a maker of the same objects that skips the frozen dataclass's __init__
+    (its object.__setattr__ per field costs as much as the rest of explaining a match),
+    as long as `cls` is the plain record of these fields it is now."""
+    if [f.name for f in dataclass_fields(cast(Any, cls))] != names or hasattr(cls, "__post_init__"):
+        return cls
+    new = object.__new__
+    set_each = [getattr(cls, name).__set__ for name in names]  # the slots' own setters
+    if len(set_each) == 2:
+        first, second = set_each
+
+        def make_two(a: object, b: object) -> _Record:
+            record = new(cls)
+            first(record, a)
+            second(record, b)
+            return record
+
+        return make_two
+    one, two, three, four, five = set_each
+
+    def make_five(a: object, b: object, c: object, d: object, e: object) -> _Record:
+        record = new(cls)
+        one(record, a)
+        two(record, b)
+        three(record, c)
+        four(record, d)
+        five(record, e)
+        return record
+
+    return make_five
+
+
+_hit = _maker(Hit, ["term", "field", "start", "end", "text"])
+_match = _maker(Match, ["rule", "hits"])
 
 
 def _explain(found: list[Found], fields: dict[str, FieldText]) -> tuple[Hit, ...]:
@@ -413,7 +458,7 @@ def _explain(found: list[Found], fields: dict[str, FieldText]) -> tuple[Hit, ...
         if not field_text.tokens:
             return ()
         start, end = field_text.span(first, last)
-        return (Hit(term, name, start, end, field_text.display[start:end]),)
+        return (_hit(term, name, start, end, field_text.display[start:end]),)
     hits: dict[tuple[str, str, int], Hit] = {}
     for term, name, first, last in found:
         field_text = fields[name]
@@ -422,7 +467,7 @@ def _explain(found: list[Found], fields: dict[str, FieldText]) -> tuple[Hit, ...
         start, end = field_text.span(first, last)
         key = (term, name, start)
         if key not in hits:
-            hits[key] = Hit(term, name, start, end, field_text.display[start:end])
+            hits[key] = _hit(term, name, start, end, field_text.display[start:end])
     return tuple(sorted(hits.values(), key=lambda h: (h.field, h.start)))
 
 
