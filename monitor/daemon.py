@@ -34,6 +34,7 @@ from monitor.rules import RuleSet, compile_rules
 log = logs.get("daemon")
 PRUNE_EVERY = timedelta(hours=1)
 STOP_BUDGET = 7.0  # seconds for in-flight work; Docker's SIGKILL comes at 10 s
+HEALTH_SLACK = timedelta(seconds=30)  # for jitter and a busy loop, on top of the intervals
 
 
 class Daemon:
@@ -50,6 +51,7 @@ class Daemon:
         self.watch_config = watch_config and self.config_path is not None
         self._config_digest = _digest(self.config_path)
         self._reloading = asyncio.Lock()
+        self._last_health: str | None = None
         self._background: set[asyncio.Task[object]] = set()
         self.started_at = app.clock()
         self.last_poll_run: datetime | None = None
@@ -189,7 +191,7 @@ class Daemon:
         host, port = self.listen
         store = self.app.store
         self.app.metrics.watch(lambda: State(*store.health_snapshot()[:3]))
-        server = await serve(host, port, self.health, self.app.metrics)
+        server = await serve(host, port, self.health_report, self.app.metrics)
         log.info("serving /healthz and /metrics on %s:%d", host, port)
         return server
 
@@ -207,11 +209,30 @@ class Daemon:
             # A poll job runs at least every interval (a backing-off feed still runs its
             # job, to decide to wait): twice the longest one, plus a timeout, is overdue.
             longest = max(self.app.config.feed_interval(feed) for feed in feeds)
-            allowed = 2 * longest + self.app.config.poll.timeout + timedelta(seconds=30)
+            slack = min(HEALTH_SLACK, longest)
+            allowed = 2 * longest + self.app.config.poll.timeout + slack
+            now = self.app.clock()
             last = self.last_poll_run or self.started_at
-            if self.app.clock() - last > allowed:
+            if now - last > allowed:
                 return f"no feed has been polled since {iso_seconds(last)}"
+            # Polls that run but all fail (no network, a proxy down) are no better.
+            last_success = self.app.store.health_snapshot()[2]
+            since = max(last_success, self.started_at) if last_success else self.started_at
+            if now - since > allowed:
+                return f"no feed has answered since {iso_seconds(since)}"
         return None
+
+    def health_report(self) -> str | None:
+        """`health`, with a log line whenever the answer changes: a collector sees when
+        and why the daemon turned unhealthy, not only the orchestrator."""
+        problem = self.health()
+        if problem != self._last_health:
+            if problem:
+                log.warning("unhealthy: %s", problem)
+            elif self._last_health:
+                log.info("healthy again")
+            self._last_health = problem
+        return problem
 
     async def _poll(self, feed: FeedConfig) -> None:
         self.last_poll_run = self.app.clock()

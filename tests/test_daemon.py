@@ -158,6 +158,9 @@ rules:
 """)
     daemon = start_daemon(config, tmp_path)
     try:
+        # Counted from the first poll, not from the start of a process a busy machine
+        # may take seconds to get going.
+        assert wait_until(lambda: feed_server.requests_to("/good.xml"), 15)
         time.sleep(9)
     finally:
         daemon.send_signal(signal.SIGTERM)

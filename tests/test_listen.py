@@ -126,3 +126,37 @@ def test_a_bad_listen_address_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "is not HOST:PORT" in result.stderr
+
+
+def test_healthz_turns_503_when_every_poll_fails_and_back_when_one_succeeds(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """Polls that run but all fail (network down, proxy gone) are not a healthy daemon;
+    each change of health is logged with its reason."""
+    config = tmp_path / "monitor.yaml"
+    config.write_text(f"""
+storage: {tmp_path / "monitor.db"}
+poll: {{interval: 1s, jitter: 0s, timeout: 1s, max_backoff: 2s}}
+feeds: [{{url: "{feed_server.url}/feed.xml", name: wire}}]
+notifiers: {{console: {{type: console}}}}
+""")
+    port = unused_port()
+    daemon = start(config, port)  # the feed is not published yet: every poll gets a 404
+    try:
+        assert wait_until(lambda: get(port, "/healthz") is not None, 15)
+
+        def status() -> tuple[int, str]:
+            answer = get(port, "/healthz")
+            return (answer.status_code, answer.text) if answer else (0, "")
+
+        assert wait_until(lambda: status()[0] == 503, 15), status()
+        assert status()[1].startswith("unhealthy: no feed has answered since ")
+        feed_server.publish("/feed.xml", rss20([story("h1", "Quiet news")]))
+        assert wait_until(lambda: status() == (200, "ok\n"), 15), status()
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=15)
+    assert daemon.returncode == 0, stderr
+    unhealthy = [line for line in stderr.splitlines() if "unhealthy:" in line]
+    assert len(unhealthy) == 1 and "no feed has answered since" in unhealthy[0], stderr
+    assert "healthy again" in stderr.split(unhealthy[0])[1]
