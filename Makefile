@@ -19,8 +19,8 @@ demo: $(STAMP)
 	$(BIN)/news-monitor demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check monitor tests bench
-	$(BIN)/ruff format --check monitor tests bench
+	$(BIN)/ruff check monitor tests bench scripts
+	$(BIN)/ruff format --check monitor tests bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
