@@ -90,6 +90,10 @@ class Daemon:
             len(self.app.config.feeds),
             len(self.app.config.rules),
         )
+        if not self.app.config.feeds or not self.app.config.rules:
+            # Valid (an empty file is all defaults), but a daemon that can never alert is
+            # usually a config mounted at the wrong place.
+            log.warning("the config has no feeds or no rules: nothing can ever alert")
         deliverer = asyncio.create_task(
             run_forever(self.app, self._wake_deliverer, self.stop_requested)
         )
