@@ -8,9 +8,8 @@ import json
 import logging
 import sys
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
-
-from monitor.clock import iso_seconds, utcnow
 
 LOGGER = "monitor"
 _CONTEXT_KEYS = ("feed", "rule", "notifier", "delivery")
@@ -51,20 +50,26 @@ def _message(record: logging.LogRecord) -> str:
     return message
 
 
+def _log_time(record: logging.LogRecord) -> str:
+    # Milliseconds: a collector orders lines by this, and a poll logs several per second.
+    moment = datetime.fromtimestamp(record.created, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         context = " ".join(
             f"{key}={getattr(record, key)}" for key in _CONTEXT_KEYS if hasattr(record, key)
         )
         message = _message(record).replace("\n", "\\n").replace("\r", "\\r")
-        prefix = f"{iso_seconds(utcnow())} {record.levelname:<7}"
+        prefix = f"{_log_time(record)} {record.levelname:<7}"
         return f"{prefix} {context} {message}" if context else f"{prefix} {message}"
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
-            "time": iso_seconds(utcnow()),
+            "time": _log_time(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": _message(record),

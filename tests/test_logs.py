@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import pytest
 
@@ -68,3 +69,10 @@ def test_an_exception_is_named_and_masked_without_its_traceback(fmt: str) -> Non
     text = line(fmt, crash)
     assert "poll crashed (ValueError: bad URL http://x/***)" in text
     assert SECRET not in text and "Traceback" not in text
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_times_are_utc_with_milliseconds(fmt: str) -> None:
+    text = line(fmt, lambda log: log.info("x"))
+    stamp = json.loads(text)["time"] if fmt == "json" else text.split()[0]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp), stamp
