@@ -44,9 +44,8 @@ def _message(record: logging.LogRecord) -> str:
     message = record.getMessage()
     if record.exc_info and record.exc_info[1] is not None:
         error = record.exc_info[1]
-        message += scrub(
-            f" ({type(error).__name__}: {error})" if str(error) else f" ({type(error).__name__})"
-        )
+        detail = f": {error}" if str(error) else ""
+        message += scrub(f" ({type(error).__name__}{detail})")
     return message
 
 
