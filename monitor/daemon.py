@@ -144,7 +144,7 @@ class Daemon:
             if _digest(self.config_path) != self._config_digest:
                 await self.reload("the config file changed")
 
-    async def reload(self, reason: str) -> bool:
+    async def reload(self, reason: str) -> None:
         """Read and apply the config file; on any problem keep the running config."""
         assert self.config_path is not None
         async with self._reloading:
@@ -160,10 +160,9 @@ class Daemon:
                     self.config_path,
                     len(error.problems),
                 )
-                return False
+                return
             self._apply(config, rules)
             self._config_digest = digest
-            return True
 
     def _apply(self, config: Config, rules: RuleSet) -> None:
         app = self.app

@@ -9,9 +9,6 @@ command is run at debug level in both log formats, and every byte it prints is s
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +17,7 @@ import pytest
 from tests.conftest import cli_env, run_cli
 from tests.feeds import rss20, story
 from tests.loopback import Answer, FeedServer, Receiver, Request
+from tests.running import Daemon
 from tests.test_daemon import unused_port, wait_until
 
 HOOK_PATH_TOKEN = "T0ps3cretHookPath42"
@@ -127,29 +125,12 @@ def test_no_secret_in_any_log_line_output_or_error(
     printed = run(config, "check", formats=("text",))
     printed += run(config, "poll", "--drain-timeout", "3")
 
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run", "-c", str(config), "--log-level", "debug"],
-        cwd=config.parent,
-        env=cli_env(**ENV),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        polled = len(feed_server.requests)
-        assert wait_until(lambda: len(feed_server.requests) >= polled + 6, 15), (
-            daemon.poll(),
-            polled,
-            len(feed_server.requests),
-        )
-        daemon.send_signal(signal.SIGHUP)  # a reload logs the config's changes, if any
-        time.sleep(1.5)
-        daemon.send_signal(signal.SIGTERM)
-        printed += list(daemon.communicate(timeout=15))
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.communicate()
+    daemon = Daemon(config, "--log-level", "debug", env=cli_env(**ENV))
+    polled = len(feed_server.requests)
+    assert wait_until(lambda: len(feed_server.requests) >= polled + 6, 15), "no polls"
+    daemon.send(signal.SIGHUP)  # a reload logs the config's changes, if any
+    assert wait_until(lambda: daemon.logged("config reloaded"), 10)
+    printed.append(daemon.stop(15))
 
     for command in (
         ("alerts",),
