@@ -179,5 +179,7 @@ def choose_story(
     ]
     if not recent:
         return None
-    best = max(recent, key=lambda s: (similarity(item.words, s.words), s.first_seen_at))
+    # The story id settles exact ties, so the answer never depends on the order the
+    # store happened to return candidates in.
+    best = max(recent, key=lambda s: (similarity(item.words, s.words), s.first_seen_at, s.id))
     return best.id

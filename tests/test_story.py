@@ -172,6 +172,12 @@ def test_the_most_similar_headline_is_chosen() -> None:
     assert chosen == "exact"
 
 
+def test_an_exact_tie_is_settled_by_the_story_not_by_candidate_order() -> None:
+    title = "North Korean troops arrive in Kursk region"
+    twins = [candidate("st_a", title), candidate("st_b", title)]
+    assert choose_story(sig(title), twins, NOW) == choose_story(sig(title), twins[::-1], NOW)
+
+
 # --- MinHash bands -------------------------------------------------------------------------------
 
 
