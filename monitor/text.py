@@ -54,11 +54,99 @@ class _TextExtractor(HTMLParser):
 def html_to_text(markup: str) -> str:
     """Plain, cleaned text of an HTML fragment: tags gone, entities decoded once."""
     if "<" not in markup:
+        return _clean_collapsed(unescape(markup))
+    text = _simple_html_to_text(markup)
+    return text if text is not None else _parsed_html_to_text(markup)
+
+
+def _parsed_html_to_text(markup: str) -> str:
+    """The reference: what html_to_text returns by definition, for any markup."""
+    if "<" not in markup:
         return clean(unescape(markup))
     extractor = _TextExtractor()
     extractor.feed(markup)
     extractor.close()
     return clean("".join(extractor.parts))
+
+
+# The fast path below must return exactly what _parsed_html_to_text does, so it accepts only
+# markup on which HTMLParser's behaviour is simple and certain, and refuses (None) the rest.
+#
+# Whitespace inside tags is HTML's five characters, not `\s`: Python's `\s` also matches \x0b,
+# \xa0 and others that HTMLParser takes as part of a tag name.
+_TAG_SPACE = r"[ \t\n\r\f]"
+# The characters HTMLParser's end-tag pattern allows in a name; a name followed by a tag space,
+# "/" or ">" is the same name to the start-tag pattern.
+_TAG_NAME = r"[a-zA-Z][-.:_a-zA-Z0-9]*"
+_ATTRIBUTE = (
+    rf"[a-zA-Z_:][-.:_a-zA-Z0-9]*"
+    rf"(?:{_TAG_SPACE}*={_TAG_SPACE}*(?:\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+))?"
+)
+# A start tag with space-separated, plainly quoted or bare attributes (">" allowed inside
+# quotes), optionally self-closing; or an end tag without attributes. Group 1 or 2 is the name.
+_SIMPLE_TAG = re.compile(
+    rf"<(?:({_TAG_NAME})(?:{_TAG_SPACE}+{_ATTRIBUTE})*{_TAG_SPACE}*/?"
+    rf"|/({_TAG_NAME}){_TAG_SPACE}*)>"
+)
+# A "<" that HTMLParser would not pass through as a literal character: the start of a tag,
+# end tag, comment, declaration or processing instruction, or the very end of the input.
+_MARKUP_OPEN = re.compile(r"<(?:[a-zA-Z/!?]|\Z)")
+_SPACE_RUN = re.compile(" {2,}")
+# Elements whose content is not ordinary markup: ours hide theirs, and HTMLParser parses
+# script and style as raw text (later CPython releases add textarea, title, xmp, iframe,
+# noembed, noframes and plaintext), so the fast path leaves documents with them to it.
+_NOT_SIMPLE_TAGS = _INVISIBLE_TAGS | frozenset(
+    {"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "plaintext"}
+)
+
+
+def _simple_html_to_text(markup: str) -> str | None:
+    """html_to_text of markup made only of text and simple tags, else None.
+
+    HTMLParser (convert_charrefs) unescapes each run of text between tags on its own, so an
+    entity split by a tag stays split; here too. A literal "<" inside a run changes nothing,
+    as unescape never reads across a "<". A block tag's separator is one space, not the
+    parser's newline per tag: cleaning makes any run of whitespace one space, and strips it
+    at either end.
+    """
+    pieces = _SIMPLE_TAG.split(markup)
+    parts: list[str] = []
+    separated = True  # nothing yet, or a separator last: another one would change nothing
+    # split() yields text, start-tag name, end-tag name, text, ...; the unused name is None.
+    for index in range(0, len(pieces), 3):
+        text = pieces[index]
+        if text:
+            if "<" in text and _MARKUP_OPEN.search(text):
+                return None  # a tag, comment or declaration the pattern did not accept
+            parts.append(unescape(text) if "&" in text else text)
+            separated = False
+        if index + 1 < len(pieces):
+            name = (pieces[index + 1] or pieces[index + 2]).lower()
+            if name in _BLOCK_TAGS:
+                if not separated:
+                    parts.append(" ")
+                    separated = True
+            elif name in _NOT_SIMPLE_TAGS:
+                return None
+    return _clean_collapsed("".join(parts))
+
+
+def _clean_collapsed(text: str) -> str:
+    """clean(text), cheaply when there is nothing but whitespace to clean.
+
+    A printable string holds no control or format character, and no whitespace but the
+    space itself, so cleaning it only collapses runs of spaces. Otherwise: str.split() and
+    re's whitespace class agree on what whitespace is, so the join is clean()'s last step;
+    if that result is printable, `text` held no control character other than whitespace ones
+    and no format character (none is whitespace), so clean()'s first steps had nothing to do.
+    Anything else goes to clean() itself.
+    """
+    if text.isprintable():
+        if "  " in text:
+            text = _SPACE_RUN.sub(" ", text)
+        return text.strip()
+    collapsed = " ".join(text.split())
+    return collapsed if collapsed.isprintable() else clean(text)
 
 
 def clean(text: str) -> str:
