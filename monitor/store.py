@@ -5,9 +5,11 @@ serves the delivery worker and the read-only commands.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
@@ -43,6 +45,10 @@ from monitor.retry import Step
 from monitor.story import HEADLINE_WINDOW, choose_story, link_key, signature
 
 migrations = Migrations("news-monitor")
+
+# How many decoded stories a Store keeps. A story's headline, words and first-seen time
+# never change once written, so a decoded copy stays true; about 1 KB each.
+_DECODED_STORIES = 20_000
 
 
 @migrations(name="0001_initial")
@@ -245,6 +251,11 @@ def _insert_story(conn: sqlite3.Connection, story: str, sig: StorySignature, now
     )
 
 
+def _interned(words: str) -> frozenset[str]:
+    # Thousands of stories share a few thousand stems; one copy of each is enough.
+    return frozenset(sys.intern(word) for word in json.loads(words))
+
+
 def _item_from_row(row: Any) -> Item:
     return Item(
         feed=row["feed"],
@@ -274,6 +285,7 @@ class Store:
         self._conn = sqlite3.connect(str(path), isolation_level=None, timeout=10.0)
         self._conn.row_factory = sqlite3.Row
         self.db = Database(self._conn)
+        self._decoded_stories: dict[str, StoryCandidate] = {}
         self._conn.execute("PRAGMA journal_mode=WAL")
         # FULL: an alert recorded as sent must stay recorded even after a power cut.
         self._conn.execute("PRAGMA synchronous=FULL")
@@ -294,6 +306,8 @@ class Store:
             yield self._conn
         except BaseException:
             self._conn.execute("ROLLBACK")
+            # A story decoded inside the transaction may not exist after all.
+            self._decoded_stories.clear()
             raise
         self._conn.execute("COMMIT")
 
@@ -523,53 +537,66 @@ class Store:
         _insert_story(conn, story, sig, iso(now))
         return story, False
 
-    @staticmethod
     def _story_candidates(
-        conn: sqlite3.Connection, sig: StorySignature, now: datetime
+        self, conn: sqlite3.Connection, sig: StorySignature, now: datetime
     ) -> list[StoryCandidate]:
-        columns = "s.id, s.headline_key, s.words, s.numbers, s.entities, s.first_seen_at"
-        rows: list[tuple[sqlite3.Row, str | None]] = []
+        """Stories sharing the item's canonical link, its headline or a MinHash band. The
+        lookups read ids from indexes only; the stories themselves mostly come decoded
+        from memory, as the same few hundred recent stories answer many bands."""
+        found: list[StoryCandidate] = []
         if sig.link_key is not None:
-            rows += [
-                (row, sig.link_key)
-                for row in conn.execute(
-                    f"SELECT {columns} FROM items i JOIN stories s ON s.id = i.story_id"
-                    " WHERE i.link_key = ? ORDER BY i.id LIMIT 1",
-                    (sig.link_key,),
-                )
-            ]
-        since = iso(now - HEADLINE_WINDOW)
+            row = conn.execute(
+                "SELECT s.id FROM items i JOIN stories s ON s.id = i.story_id"
+                " WHERE i.link_key = ? ORDER BY i.id LIMIT 1",
+                (sig.link_key,),
+            ).fetchone()
+            linked = self._stories_by_id(conn, [row[0]]) if row else {}
+            found += [replace(story, link_key=sig.link_key) for story in linked.values()]
+        ids: dict[str, None] = {}
         if sig.headline_key is not None:
-            rows += [
-                (row, None)
-                for row in conn.execute(
-                    f"SELECT {columns} FROM stories s WHERE s.headline_key = ?"
-                    " AND s.first_seen_at >= ?",
-                    (sig.headline_key, since),
-                )
-            ]
+            for (story_id,) in conn.execute(
+                "SELECT id FROM stories WHERE headline_key = ?", (sig.headline_key,)
+            ):
+                ids[story_id] = None
         if sig.bands:
             marks = ",".join("?" * len(sig.bands))
-            rows += [
-                (row, None)
-                for row in conn.execute(
-                    f"SELECT DISTINCT {columns} FROM story_bands b JOIN stories s"
-                    f" ON s.id = b.story_id WHERE b.band IN ({marks}) AND s.first_seen_at >= ?",
-                    (*sig.bands, since),
-                )
-            ]
-        return [
-            StoryCandidate(
+            for (story_id,) in conn.execute(
+                f"SELECT story_id FROM story_bands WHERE band IN ({marks})", sig.bands
+            ):
+                ids[story_id] = None
+        since = now - HEADLINE_WINDOW
+        stories = self._stories_by_id(conn, list(ids))
+        found += [story for story in stories.values() if story.first_seen_at >= since]
+        return found
+
+    def _stories_by_id(self, conn: sqlite3.Connection, ids: list[str]) -> dict[str, StoryCandidate]:
+        known = self._decoded_stories
+        stories = {story_id: known[story_id] for story_id in ids if story_id in known}
+        missing = [story_id for story_id in ids if story_id not in stories]
+        for row in self._in(
+            "SELECT id, headline_key, words, numbers, entities, first_seen_at FROM stories"
+            " WHERE id IN ({})",
+            [],
+            missing,
+        ):
+            stories[row["id"]] = StoryCandidate(
                 id=row["id"],
-                link_key=link,
+                link_key=None,
                 headline_key=row["headline_key"],
-                words=frozenset(json.loads(row["words"])),
-                numbers=frozenset(json.loads(row["numbers"])),
-                entities=frozenset(json.loads(row["entities"])),
+                words=_interned(row["words"]),
+                numbers=_interned(row["numbers"]),
+                entities=_interned(row["entities"]),
                 first_seen_at=parse_iso(row["first_seen_at"]),
             )
-            for row, link in rows
-        ]
+        if missing:
+            if len(known) + len(missing) > _DECODED_STORIES:
+                # Oldest decoded first: a long-running daemon keeps about its window.
+                for stale in list(itertools.islice(known, _DECODED_STORIES // 4)):
+                    del known[stale]
+            known.update(
+                (story_id, stories[story_id]) for story_id in missing if story_id in stories
+            )
+        return stories
 
     @staticmethod
     def _add_source(conn: sqlite3.Connection, story: str, item: Item, now: str) -> None:
