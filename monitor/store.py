@@ -287,8 +287,12 @@ class Store:
         self.db = Database(self._conn)
         self._decoded_stories: dict[str, StoryCandidate] = {}
         self._conn.execute("PRAGMA journal_mode=WAL")
-        # FULL: an alert recorded as sent must stay recorded even after a power cut.
-        self._conn.execute("PRAGMA synchronous=FULL")
+        # NORMAL: with WAL a commit survives any crash of this process at once, and only a
+        # power cut or kernel crash can take back commits not yet synced. Those are polls
+        # and bookkeeping, which the next poll redoes. What must survive even that (a send
+        # recorded as made) is written with _write(durable=True), whose fsync of the log
+        # also makes every earlier commit durable.
+        self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         migrations.apply(self.db)
 
@@ -298,18 +302,24 @@ class Store:
         self._conn.close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock up front, so two processes (daemon and a
-        # cron `poll`) queue on busy_timeout instead of failing a lock upgrade.
-        self._conn.execute("BEGIN IMMEDIATE")
+    def _write(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        if durable:
+            self._conn.execute("PRAGMA synchronous=FULL")
         try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            # A story decoded inside the transaction may not exist after all.
-            self._decoded_stories.clear()
-            raise
-        self._conn.execute("COMMIT")
+            # IMMEDIATE takes the write lock up front, so two processes (daemon and a
+            # cron `poll`) queue on busy_timeout instead of failing a lock upgrade.
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                # A story decoded inside the transaction may not exist after all.
+                self._decoded_stories.clear()
+                raise
+            self._conn.execute("COMMIT")
+        finally:
+            if durable:
+                self._conn.execute("PRAGMA synchronous=NORMAL")
 
     def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         return list(self._conn.execute(sql, tuple(params)))
@@ -734,10 +744,15 @@ class Store:
             )
         return replace(delivery, lease=renewed) if cursor.rowcount else None
 
-    def record_attempt(self, delivery_ids: str | Sequence[str], step: Step, now: datetime) -> None:
-        """The outcome of one send, for the delivery or every member of the digest sent."""
+    def record_attempt(
+        self, delivery_ids: str | Sequence[str], step: Step, now: datetime, durable: bool = True
+    ) -> None:
+        """The outcome of one send, for the delivery or every member of the digest sent.
+        `durable` syncs it (and every commit before it) to disk before returning; without,
+        it survives a crash of this process but a power cut may take it back, so the send
+        would be made again."""
         ids = [delivery_ids] if isinstance(delivery_ids, str) else list(delivery_ids)
-        with self._write() as conn:
+        with self._write(durable) as conn:
             conn.executemany(
                 "UPDATE deliveries SET state = ?, attempts = attempts + 1, lease_until = NULL,"
                 " last_attempt_at = ?, next_attempt_at = COALESCE(?, next_attempt_at),"

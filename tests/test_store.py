@@ -168,3 +168,32 @@ def test_writable_reports_a_read_only_database_file(tmp_path: Path) -> None:
     (tmp_path / "s.db").chmod(0o644)
     assert store.writable() is None
     store.close()
+
+
+def _statements(store: Store) -> list[str]:
+    seen: list[str] = []
+    store._conn.set_trace_callback(seen.append)
+    return seen
+
+
+def test_only_a_durable_write_waits_for_the_disk(tmp_path: Path) -> None:
+    store = Store(tmp_path / "sync.db")
+    seen = _statements(store)
+    store.apply(plan(item("a", "Troops cross the river")), "https://x.example/feed", NOW)
+    assert not [s for s in seen if "synchronous" in s]
+    [delivery] = store.claim_due(NOW, timedelta(minutes=1))
+    seen.clear()
+    store.record_attempt(delivery.id, Step("delivered"), NOW)
+    assert seen[0] == "PRAGMA synchronous=FULL" and seen[-1] == "PRAGMA synchronous=NORMAL"
+    assert seen.index("BEGIN IMMEDIATE") < seen.index("COMMIT") < len(seen) - 1
+    seen.clear()
+    store.record_attempt(delivery.id, Step("delivered"), NOW, durable=False)
+    assert not [s for s in seen if "synchronous" in s]
+    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+
+
+def test_a_failed_durable_write_leaves_the_connection_at_normal(tmp_path: Path) -> None:
+    store = Store(tmp_path / "sync.db")
+    with pytest.raises(RuntimeError), store._write(durable=True):
+        raise RuntimeError("boom")
+    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 1
