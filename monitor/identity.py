@@ -4,6 +4,7 @@ deliveries. Pure; every hash carries a version prefix so the scheme can evolve.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections import Counter
@@ -29,6 +30,9 @@ def digest(*parts: str, length: int = 24) -> str:
     return hashlib.sha256(joined).hexdigest()[:length]
 
 
+# Pure, and asked about the same link several times per new item (its key, the store's
+# lookup by link, its story signature).
+@functools.lru_cache(maxsize=8192)
 def canonical_url(url: str) -> str:
     """A link as compared for identity. Trackers, fragments, default ports, the case of
     scheme and host, `www.`, percent-encoding, query order, a trailing slash and AMP

