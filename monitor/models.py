@@ -4,6 +4,7 @@ Frozen and slotted; no behaviour beyond trivial derived values.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -145,9 +146,11 @@ class StoryCandidate:
     id: str
     link_key: str | None
     headline_key: str | None
-    words: frozenset[str]
-    numbers: frozenset[str]
-    entities: frozenset[str]
+    # Each word once. The store keeps thousands of these decoded; tuples take a fifth
+    # of the memory frozensets do, and a headline's few words need no hashing to compare.
+    words: Collection[str]
+    numbers: Collection[str]
+    entities: Collection[str]
     first_seen_at: datetime
 
 

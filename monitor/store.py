@@ -47,7 +47,7 @@ from monitor.story import HEADLINE_WINDOW, choose_story, link_key, signature
 migrations = Migrations("news-monitor")
 
 # How many decoded stories a Store keeps. A story's headline, words and first-seen time
-# never change once written, so a decoded copy stays true; about 1 KB each.
+# never change once written, so a decoded copy stays true; about 0.5 KB each.
 _DECODED_STORIES = 20_000
 
 
@@ -251,9 +251,9 @@ def _insert_story(conn: sqlite3.Connection, story: str, sig: StorySignature, now
     )
 
 
-def _interned(words: str) -> frozenset[str]:
+def _interned(words: str) -> tuple[str, ...]:
     # Thousands of stories share a few thousand stems; one copy of each is enough.
-    return frozenset(sys.intern(word) for word in json.loads(words))
+    return tuple([sys.intern(word) for word in json.loads(words)])
 
 
 def _item_from_row(row: Any) -> Item:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -102,11 +102,16 @@ def link_key(link: str | None) -> str | None:
     return canonical
 
 
-def similarity(a: frozenset[str], b: frozenset[str]) -> float:
-    """Jaccard similarity of two headlines' word sets."""
+def similarity(a: frozenset[str], b: Collection[str]) -> float:
+    """Jaccard similarity of two headlines' word sets (`b` holds each word once)."""
     if not a or not b:
         return 0.0
-    return len(a & b) / len(a | b)
+    shared = _shared(a, b)
+    return shared / (len(a) + len(b) - shared)
+
+
+def _shared(a: frozenset[str], b: Collection[str]) -> int:
+    return len(a.intersection(b))
 
 
 def _word_hash(word: str) -> int:
@@ -159,17 +164,17 @@ def same_headline(
         return True
     if len(item.words) < MIN_WORDS or len(story.words) < MIN_WORDS:
         return False
-    if (item.entities - story.words) and (story.entities - item.words):
+    if item.entities.difference(story.words) and not item.words.issuperset(story.entities):
         return False
-    shared = len(item.words & story.words)
+    shared = _shared(item.words, story.words)
     return (
-        shared / len(item.words | story.words) >= threshold
+        shared / (len(item.words) + len(story.words) - shared) >= threshold
         or shared / min(len(item.words), len(story.words)) >= CONTAINMENT
     )
 
 
-def _both_differ(a: frozenset[str], b: frozenset[str]) -> bool:
-    return bool(a - b) and bool(b - a)
+def _both_differ(a: frozenset[str], b: Collection[str]) -> bool:
+    return bool(a.difference(b)) and not a.issuperset(b)
 
 
 def choose_story(
