@@ -32,7 +32,7 @@ def digest(*parts: str, length: int = 24) -> str:
 
 # Pure, and asked about the same link several times per new item (its key, the store's
 # lookup by link, its story signature).
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=1024)
 def canonical_url(url: str) -> str:
     """A link as compared for identity. Trackers, fragments, default ports, the case of
     scheme and host, `www.`, percent-encoding, query order, a trailing slash and AMP

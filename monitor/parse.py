@@ -14,8 +14,6 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import feedparser
-
 from monitor.errors import MonitorError
 from monitor.models import Entry, ParsedFeed
 from monitor.text import clean, html_to_text
@@ -71,6 +69,9 @@ def _response_headers(body: bytes, headers: dict[str, str], url: str) -> dict[st
 def _parse_with_feedparser(body: bytes, response_headers: dict[str, str]) -> ParsedFeed:
     """What feedparser makes of the body; `response_headers` are lowercased, with the
     feed's location as `content-location`."""
+    # Imported here: the daemon's own process only needs this module's errors, and
+    # feedparser would add 12 MB to it; parser workers import it once.
+    import feedparser
     try:
         parsed = feedparser.parse(
             io.BytesIO(body),

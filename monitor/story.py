@@ -125,7 +125,7 @@ _SEEDS = [
 ]  # fmt: skip
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _permuted(word: str) -> tuple[int, ...]:
     """The word under each of the MinHash permutations. Headlines share their frequent
     words, so most of these come from the cache."""
