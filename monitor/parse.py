@@ -72,6 +72,7 @@ def _parse_with_feedparser(body: bytes, response_headers: dict[str, str]) -> Par
     # Imported here: the daemon's own process only needs this module's errors, and
     # feedparser would add 12 MB to it; parser workers import it once.
     import feedparser
+
     try:
         parsed = feedparser.parse(
             io.BytesIO(body),
