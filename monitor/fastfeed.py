@@ -480,16 +480,7 @@ def _rss_item(item: ET.Element, base: str) -> Entry:  # noqa: C901 - one branch 
             _text(child)
         else:
             raise _Refused
-    # A description wins over content:encoded whichever comes first; content alone is
-    # copied to the summary, without a type (so read as HTML).
-    if content is not None:
-        raw.setdefault("summary", content)
-    if link is not None:
-        raw["link"] = link
-    elif guid_link is not None:
-        raw["link"] = guid_link
-    raw["tags"] = tags
-    return _entry(raw)
+    return _finished(raw, content, link if link is not None else guid_link, tags)
 
 
 # -- Atom 1.0 -----------------------------------------------------------------------------
@@ -618,11 +609,17 @@ def _atom_entry(entry: ET.Element, base: str) -> Entry:  # noqa: C901 - one bran
             _text(child)
         else:
             raise _Refused
+    return _finished(raw, content, link if link is not None else id_link, tags)
+
+
+def _finished(
+    raw: dict[str, Any], content: str | None, link: str | None, tags: list[dict[str, Any]]
+) -> Entry:
+    # A summary wins over the content whichever comes first; content alone is copied to
+    # the summary, without a type (so read as HTML).
     if content is not None:
         raw.setdefault("summary", content)
     if link is not None:
         raw["link"] = link
-    elif id_link is not None:
-        raw["link"] = id_link
     raw["tags"] = tags
     return _entry(raw)
