@@ -141,6 +141,7 @@ class Farm:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._now = time.time()
+        self.started_at = self._now  # items are dated from here backwards
         self._feeds = [self._new_feed(i, feeds, no_validators, atom_share) for i in range(feeds)]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None

@@ -136,7 +136,7 @@ class StorySignature:
     words: frozenset[str]  # the headline's stemmed content words
     numbers: frozenset[str]  # numbers in the headline: "day 980" is not "day 981"
     entities: frozenset[str]  # words written capitalised: names of places, people, bodies
-    bands: tuple[str, ...]  # MinHash bands: a shared band makes a candidate
+    bands: tuple[int, ...]  # MinHash bands: a shared band makes a candidate
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +152,7 @@ class StoryCandidate:
     numbers: Collection[str]
     entities: Collection[str]
     first_seen_at: datetime
+    seq: int = 0  # the store's number for it
 
 
 FoundBy = Literal["key", "link", "content"]

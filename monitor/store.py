@@ -9,6 +9,7 @@ import itertools
 import json
 import os
 import sqlite3
+import struct
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -42,7 +43,15 @@ from monitor.models import (
 )
 from monitor.render import with_sources
 from monitor.retry import Step
-from monitor.story import HEADLINE_WINDOW, choose_story, link_key, signature
+from monitor.story import (
+    HEADLINE_WINDOW,
+    MIN_WORDS,
+    choose_story,
+    link_key,
+    minhash_bands,
+    signature,
+)
+from monitor.story_index import StoryIndex
 
 migrations = Migrations("news-monitor")
 
@@ -173,7 +182,14 @@ def _stories(db: Database) -> None:
             [sig.link_key, title_key(item.entry.title), story, row["first_seen_at"],
              json.dumps(sorted(set(matched))), row["id"]],
         )  # fmt: skip
-        _insert_story(db.conn, story, sig, row["first_seen_at"])
+        # This release's stories table; 0005 gives every story its bands from its words.
+        db.execute(
+            "INSERT OR IGNORE INTO stories (id, headline_key, words, numbers, entities,"
+            " first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [story, sig.headline_key, json.dumps(sorted(sig.words)),
+             json.dumps(sorted(sig.numbers)), json.dumps(sorted(sig.entities)),
+             row["first_seen_at"], row["first_seen_at"]],
+        )  # fmt: skip
         db.execute("UPDATE alerts SET story_id = ? WHERE item_id = ?", [story, row["id"]])
     db.execute("CREATE UNIQUE INDEX alerts_rule_story ON alerts (rule, story_id)")
 
@@ -238,17 +254,77 @@ def _feed_health(db: Database) -> None:
     )
 
 
-def _insert_story(conn: sqlite3.Connection, story: str, sig: StorySignature, now: str) -> None:
-    conn.execute(
-        "INSERT OR IGNORE INTO stories (id, headline_key, words, numbers, entities,"
-        " first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (story, sig.headline_key, json.dumps(sorted(sig.words)), json.dumps(sorted(sig.numbers)),
-         json.dumps(sorted(sig.entities)), now, now),
-    )  # fmt: skip
-    conn.executemany(
-        "INSERT OR IGNORE INTO story_bands (band, story_id) VALUES (?, ?)",
-        [(band, story) for band in sig.bands],
+@migrations(name="0005_story_index")
+def _story_index(db: Database) -> None:
+    """Bands move from a table (12 rows per story, written at random places in two
+    indexes on every poll) into a column of the story, read into memory for the headline
+    window. `seq` numbers stories in the order they were written and is never reused
+    (AUTOINCREMENT), so a process finds the stories another one added since it last
+    looked. Alerts are indexed by story, for adding sources."""
+    # Statement by statement: executescript() would commit the migration's transaction.
+    db.execute("DROP TABLE story_bands")
+    db.execute(
+        """CREATE TABLE stories_new (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            headline_key TEXT,
+            words TEXT NOT NULL,
+            numbers TEXT NOT NULL,
+            entities TEXT NOT NULL,
+            bands BLOB NOT NULL,
+            first_seen_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL
+        )"""
     )
+    rows = db.execute(
+        "SELECT id, headline_key, words, numbers, entities, first_seen_at, last_seen_at"
+        " FROM stories ORDER BY rowid"
+    ).fetchall()
+    db.conn.executemany(
+        "INSERT INTO stories_new (id, headline_key, words, numbers, entities, bands,"
+        " first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(ident, headline, words, numbers, entities, _packed(_bands_of(json.loads(words))),
+          first_seen, last_seen)
+         for ident, headline, words, numbers, entities, first_seen, last_seen in rows],
+    )  # fmt: skip
+    for statement in (
+        "DROP TABLE stories",
+        "ALTER TABLE stories_new RENAME TO stories",
+        "CREATE INDEX stories_first_seen ON stories (first_seen_at)",
+        "CREATE INDEX alerts_story ON alerts (story_id)",
+    ):
+        db.execute(statement)
+
+
+def _bands_of(words: list[str]) -> tuple[int, ...]:
+    # As signature() makes them: a headline too short for a key has no bands either.
+    return minhash_bands(words) if len(words) >= MIN_WORDS else ()
+
+
+def _packed(bands: Sequence[int]) -> bytes:
+    return struct.pack(f"<{len(bands)}Q", *bands)
+
+
+def _unpacked(blob: bytes) -> tuple[int, ...]:
+    return struct.unpack(f"<{len(blob) // 8}Q", blob)
+
+
+def _insert_story(conn: sqlite3.Connection, story: str, sig: StorySignature, now: str) -> int:
+    """Returns the story's number (`seq`), or 0 if a story with this id already exists."""
+    cursor = conn.execute(
+        "INSERT OR IGNORE INTO stories (id, headline_key, words, numbers, entities, bands,"
+        " first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (story, sig.headline_key, json.dumps(sorted(sig.words)), json.dumps(sorted(sig.numbers)),
+         json.dumps(sorted(sig.entities)), _packed(sig.bands), now, now),
+    )  # fmt: skip
+    return int(cursor.lastrowid or 0) if cursor.rowcount else 0
+
+
+def _index_keys(headline_key: str | None, bands: Iterable[int]) -> list[int | str]:
+    keys: list[int | str] = list(bands)
+    if headline_key is not None:
+        keys.append(headline_key)
+    return keys
 
 
 def _interned(words: str) -> tuple[str, ...]:
@@ -285,7 +361,13 @@ class Store:
         self._conn = sqlite3.connect(str(path), isolation_level=None, timeout=10.0)
         self._conn.row_factory = sqlite3.Row
         self.db = Database(self._conn)
-        self._decoded_stories: dict[str, StoryCandidate] = {}
+        # Decoded candidates by story number; a story's headline, words and first-seen
+        # time never change once written, so a decoded copy stays true.
+        self._decoded_stories: dict[int, StoryCandidate] = {}
+        # Loaded on the first new item, then kept in step with our writes and, through
+        # data_version, with other processes' (a daemon and a cron `poll` may share a file).
+        self._index: StoryIndex | None = None
+        self._data_version: int | None = None
         self._conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL: with WAL a commit survives any crash of this process at once, and only a
         # power cut or kernel crash can take back commits not yet synced. Those are polls
@@ -317,8 +399,8 @@ class Store:
                 yield self._conn
             except BaseException:
                 self._conn.execute("ROLLBACK")
-                # A story decoded inside the transaction may not exist after all.
-                self._decoded_stories.clear()
+                # Stories decoded or indexed inside the transaction may not exist after all.
+                self._forget_stories()
                 raise
             self._conn.execute("COMMIT")
         finally:
@@ -457,7 +539,7 @@ class Store:
                 found[item.key] = _stored(same, "content")
         return found
 
-    def _in(self, sql: str, params: list[Any], values: list[str]) -> Iterator[sqlite3.Row]:
+    def _in(self, sql: str, params: list[Any], values: Sequence[object]) -> Iterator[sqlite3.Row]:
         """Rows for `... IN ({})` over many values, in chunks SQLite accepts."""
         for start in range(0, len(values), 500):
             chunk = values[start : start + 500]
@@ -542,58 +624,98 @@ class Store:
     def _story_for(self, conn: sqlite3.Connection, new: NewItem, now: datetime) -> tuple[str, bool]:
         """The story a new item belongs to, and whether it joined one already recorded."""
         sig = new.signature
-        candidates = self._story_candidates(conn, sig, now)
-        chosen = choose_story(sig, candidates, now)
-        if chosen is not None:
-            conn.execute("UPDATE stories SET last_seen_at = ? WHERE id = ?", (iso(now), chosen))
-            return chosen, True
+        index = self._recent_stories(conn, now)
+        while True:
+            candidates = self._story_candidates(conn, index, sig, now)
+            chosen = choose_story(sig, candidates, now)
+            if chosen is None:
+                break
+            if conn.execute(
+                "UPDATE stories SET last_seen_at = ? WHERE id = ?", (iso(now), chosen)
+            ).rowcount:
+                return chosen, True
+            # Another process pruned it since we indexed it: choose among the rest.
+            index.forget(next(c.seq for c in candidates if c.id == chosen))
         story = "st_" + digest(new.item.feed, new.item.key)
-        _insert_story(conn, story, sig, iso(now))
+        stamp = iso(now)
+        number = _insert_story(conn, story, sig, stamp)
+        if number:
+            index.add(number, stamp, _index_keys(sig.headline_key, sig.bands))
+            self._remember_story(
+                StoryCandidate(
+                    id=story,
+                    link_key=None,
+                    headline_key=sig.headline_key,
+                    words=tuple([sys.intern(word) for word in sig.words]),
+                    numbers=tuple(sig.numbers),
+                    entities=tuple([sys.intern(word) for word in sig.entities]),
+                    first_seen_at=now,
+                    seq=number,
+                )
+            )
         return story, False
 
+    def _recent_stories(self, conn: sqlite3.Connection, now: datetime) -> StoryIndex:
+        """The index of the headline window, brought up to date. Called inside a write
+        transaction, so no other process can add a story while we look."""
+        since = iso(now - HEADLINE_WINDOW)
+        (version,) = conn.execute("PRAGMA data_version").fetchone()
+        index = self._index
+        if index is not None and index.needs_rebuild():
+            index = None
+        if index is None:
+            index, after = StoryIndex(), 0
+        elif version != self._data_version:
+            after = index.highest  # another process wrote: read what it added
+        else:
+            after = -1
+        if after >= 0:
+            for number, headline, bands, first_seen in conn.execute(
+                "SELECT seq, headline_key, bands, first_seen_at FROM stories"
+                " WHERE seq > ? AND first_seen_at >= ? ORDER BY seq",
+                (after, since),
+            ):
+                index.add(number, first_seen, _index_keys(headline, _unpacked(bands)))
+        index.forget_before(since)
+        self._index, self._data_version = index, version
+        return index
+
+    def _forget_stories(self) -> None:
+        self._index = None
+        self._decoded_stories.clear()
+
     def _story_candidates(
-        self, conn: sqlite3.Connection, sig: StorySignature, now: datetime
+        self, conn: sqlite3.Connection, index: StoryIndex, sig: StorySignature, now: datetime
     ) -> list[StoryCandidate]:
-        """Stories sharing the item's canonical link, its headline or a MinHash band. The
-        lookups read ids from indexes only; the stories themselves mostly come decoded
-        from memory, as the same few hundred recent stories answer many bands."""
+        """Stories sharing the item's canonical link (at any age), or its headline or a
+        MinHash band (within the window). Mostly decoded from memory, as the same few
+        hundred recent stories answer many bands."""
         found: list[StoryCandidate] = []
         if sig.link_key is not None:
             row = conn.execute(
-                "SELECT s.id FROM items i JOIN stories s ON s.id = i.story_id"
+                "SELECT s.seq FROM items i JOIN stories s ON s.id = i.story_id"
                 " WHERE i.link_key = ? ORDER BY i.id LIMIT 1",
                 (sig.link_key,),
             ).fetchone()
-            linked = self._stories_by_id(conn, [row[0]]) if row else {}
-            found += [replace(story, link_key=sig.link_key) for story in linked.values()]
-        ids: dict[str, None] = {}
-        if sig.headline_key is not None:
-            for (story_id,) in conn.execute(
-                "SELECT id FROM stories WHERE headline_key = ?", (sig.headline_key,)
-            ):
-                ids[story_id] = None
-        if sig.bands:
-            marks = ",".join("?" * len(sig.bands))
-            for (story_id,) in conn.execute(
-                f"SELECT story_id FROM story_bands WHERE band IN ({marks})", sig.bands
-            ):
-                ids[story_id] = None
-        since = now - HEADLINE_WINDOW
-        stories = self._stories_by_id(conn, list(ids))
-        found += [story for story in stories.values() if story.first_seen_at >= since]
+            linked = self._stories_by_number([row[0]]) if row else []
+            found += [replace(story, link_key=sig.link_key) for story in linked]
+        numbers = index.find(_index_keys(sig.headline_key, sig.bands), iso(now - HEADLINE_WINDOW))
+        found += self._stories_by_number(numbers)
         return found
 
-    def _stories_by_id(self, conn: sqlite3.Connection, ids: list[str]) -> dict[str, StoryCandidate]:
+    def _stories_by_number(self, numbers: list[int]) -> list[StoryCandidate]:
         known = self._decoded_stories
-        stories = {story_id: known[story_id] for story_id in ids if story_id in known}
-        missing = [story_id for story_id in ids if story_id not in stories]
+        stories = [known[number] for number in numbers if number in known]
+        missing = [number for number in numbers if number not in known]
+        if not missing:
+            return stories
         for row in self._in(
-            "SELECT id, headline_key, words, numbers, entities, first_seen_at FROM stories"
-            " WHERE id IN ({})",
+            "SELECT seq, id, headline_key, words, numbers, entities, first_seen_at FROM stories"
+            " WHERE seq IN ({})",
             [],
             missing,
         ):
-            stories[row["id"]] = StoryCandidate(
+            story = StoryCandidate(
                 id=row["id"],
                 link_key=None,
                 headline_key=row["headline_key"],
@@ -601,16 +723,19 @@ class Store:
                 numbers=_interned(row["numbers"]),
                 entities=_interned(row["entities"]),
                 first_seen_at=parse_iso(row["first_seen_at"]),
+                seq=row["seq"],
             )
-        if missing:
-            if len(known) + len(missing) > _DECODED_STORIES:
-                # Oldest decoded first: a long-running daemon keeps about its window.
-                for stale in list(itertools.islice(known, _DECODED_STORIES // 4)):
-                    del known[stale]
-            known.update(
-                (story_id, stories[story_id]) for story_id in missing if story_id in stories
-            )
+            stories.append(story)
+            self._remember_story(story)
         return stories
+
+    def _remember_story(self, story: StoryCandidate) -> None:
+        known = self._decoded_stories
+        if len(known) >= _DECODED_STORIES:
+            # Oldest decoded first: a long-running daemon keeps about its window.
+            for stale in list(itertools.islice(known, _DECODED_STORIES // 4)):
+                del known[stale]
+        known[story.seq] = story
 
     @staticmethod
     def _add_source(conn: sqlite3.Connection, story: str, item: Item, now: str) -> None:
@@ -946,11 +1071,12 @@ class Store:
                     conn.execute(f"DELETE FROM items WHERE id IN ({marks})", ids)
                     pruned += len(ids)
                 else:
-                    conn.execute(
+                    if conn.execute(
                         "DELETE FROM stories WHERE last_seen_at < ? AND NOT EXISTS"
                         " (SELECT 1 FROM items WHERE story_id = stories.id)",
                         (cutoff,),
-                    )
+                    ).rowcount:
+                        self._forget_stories()
                     old_notices = (
                         "SELECT id FROM notices WHERE created_at < ? AND NOT EXISTS (SELECT 1"
                         " FROM deliveries d WHERE d.alert_id = notices.id AND d.state = 'pending')"

@@ -133,19 +133,24 @@ def _permuted(word: str) -> tuple[int, ...]:
     return tuple([(a * hashed + b) % _PRIME for a, b in _SEEDS])
 
 
-def minhash_bands(words: Iterable[str]) -> tuple[str, ...]:
+def minhash_bands(words: Iterable[str]) -> tuple[int, ...]:
     """Locality-sensitive keys: two headlines with Jaccard similarity s share at least one
     band with probability 1 - (1 - s^2)^12 (0.995 at s = 0.6), so near duplicates are
-    found by an indexed lookup instead of a comparison with every recent story."""
+    found by a lookup instead of a comparison with every recent story. Each band is a
+    64-bit number that also encodes its position, so equal minima in two different bands
+    make different keys."""
     permuted = [_permuted(word) for word in words]
     if not permuted:
         return ()
     mins = list(map(min, zip(*permuted, strict=True)))
     return tuple(
-        f"{band}:"
-        + hashlib.blake2b(
-            repr(mins[band * ROWS_PER_BAND : (band + 1) * ROWS_PER_BAND]).encode(), digest_size=8
-        ).hexdigest()
+        int.from_bytes(
+            hashlib.blake2b(
+                f"{band}:{mins[band * ROWS_PER_BAND : (band + 1) * ROWS_PER_BAND]}".encode(),
+                digest_size=8,
+            ).digest(),
+            "big",
+        )
         for band in range(BANDS)
     )
 

@@ -68,6 +68,7 @@ def test_opening_a_v1_database_migrates_it_without_losing_anything(tmp_path: Pat
         ("0002_stories",),
         ("0003_batches",),
         ("0004_feed_health",),
+        ("0005_story_index",),
     ]
     items = rows(
         path,
@@ -190,4 +191,5 @@ def test_opening_a_migrated_database_again_applies_and_changes_nothing(
         ("0002_stories",),
         ("0003_batches",),
         ("0004_feed_health",),
+        ("0005_story_index",),
     ]

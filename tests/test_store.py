@@ -50,7 +50,13 @@ def test_migrations_are_named_recorded_and_applied_once(tmp_path: Path) -> None:
     Store(path).close()
     with sqlite3.connect(path) as conn:
         names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")]
-        assert names == ["0001_initial", "0002_stories", "0003_batches", "0004_feed_health"]
+        assert names == [
+            "0001_initial",
+            "0002_stories",
+            "0003_batches",
+            "0004_feed_health",
+            "0005_story_index",
+        ]
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
