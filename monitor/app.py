@@ -22,6 +22,7 @@ from monitor.metrics import Metrics
 from monitor.notify import Notifier, build_notifiers
 from monitor.parsing import ParserPool
 from monitor.rules import RuleSet, compile_rules
+from monitor.rules.ruleset import rule_specs
 from monitor.store import Store
 
 log = logs.get("app")
@@ -74,6 +75,12 @@ def build(config: Config) -> App:
         log.info("notifier %s is switched off: its url is empty", name, extra={"notifier": name})
     poll = config.poll
     http = _delivery_client()
+    parser = ParserPool(
+        workers=poll.parse_workers,
+        deadline=poll.parse_timeout.total_seconds(),
+        memory_bytes=poll.parse_memory_mb * 1024 * 1024,
+    )
+    parser.use_rules(rule_specs(config.rules))
     return App(
         config=config,
         store=Store(config.storage),
@@ -88,11 +95,7 @@ def build(config: Config) -> App:
         rules=compile_rules(config.rules),
         notifiers=build_notifiers(config.active_notifiers(), http),
         http=http,
-        parser=ParserPool(
-            workers=poll.parse_workers,
-            deadline=poll.parse_timeout.total_seconds(),
-            memory_bytes=poll.parse_memory_mb * 1024 * 1024,
-        ),
+        parser=parser,
     )
 
 

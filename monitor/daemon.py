@@ -30,6 +30,7 @@ from monitor.notify import build_notifiers
 from monitor.poll import poll_feed, prune
 from monitor.reload import Schedule, plan, schedule_of
 from monitor.rules import RuleSet, compile_rules
+from monitor.rules.ruleset import rule_specs
 
 log = logs.get("daemon")
 PRUNE_EVERY = timedelta(hours=1)
@@ -171,6 +172,7 @@ class Daemon:
         logs.redact([*app.config.secrets(), *config.secrets()])
         app.config = config
         app.rules = rules
+        app.parser.use_rules(rule_specs(config.rules))
         app.notifiers = build_notifiers(config.active_notifiers(), app.http)
         for name in changes.removed:
             self._scheduler.remove_job(name)

@@ -17,6 +17,7 @@ from monitor.models import (
     NewItem,
     PollPlan,
     StoredItem,
+    StorySignature,
 )
 from monitor.render import alert_document
 from monitor.story import signature
@@ -61,10 +62,12 @@ def plan_poll(
     now: datetime,
     backfill: timedelta,
     validators: tuple[str | None, str | None, str | None],
+    signatures: Mapping[str, StorySignature] | None = None,
 ) -> PollPlan:
     """`stored` maps item keys to the recorded items they are; `matches` maps the keys of
     new and edited items to the rules they match; `targets` maps rules to the notifiers
-    they alert; `validators` are the response's etag, last-modified and body hash."""
+    they alert; `validators` are the response's etag, last-modified and body hash;
+    `signatures`, when given, are the items' story signatures, computed already."""
     first_poll = state.first_polled_at is None
     new_items: list[NewItem] = []
     edits: list[Edit] = []
@@ -83,7 +86,8 @@ def plan_poll(
             edits.append(Edit(record.id, item, tuple(m.rule for m in found)))
             fresh_matches = [m for m in found if m.rule not in record.matched]
         else:
-            new_items.append(NewItem(item, signature(item), tuple(m.rule for m in found)))
+            sig = signatures[item.key] if signatures is not None else signature(item)
+            new_items.append(NewItem(item, sig, tuple(m.rule for m in found)))
             if is_backfill(item, first_poll, now, backfill):
                 backfilled += 1
                 continue

@@ -19,30 +19,34 @@ import io
 import math
 import os
 import pickle
-import resource
 import signal
-import struct
 import sys
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from monitor.closing import AsyncClosing
-from monitor.models import Entry, ParsedFeed
-from monitor.parse import ParseError, ParseMemoryError, parse_feed
+from monitor.models import Entry, Hit, Item, Match, ParsedFeed, StorySignature
+from monitor.parse import ParseError, ParseMemoryError
+from monitor.parse_worker import HEADER, READY
+from monitor.prepare import Prepared
+from monitor.rules.ruleset import RuleSpec
 
-_HEADER = struct.Struct(">Q")
-_READY = b"ready"
 # A worker's own startup (interpreter, feedparser import) is not the feed's doing.
 _MIN_STARTUP_SECONDS = 30.0
 # Where `import monitor` works from, for workers of a daemon run from a source tree.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 _WORKER_CODE = (
-    "import sys; sys.path.append(sys.argv[1]); from monitor.parsing import serve; serve()"
+    "import sys; sys.path.append(sys.argv[1]); from monitor.parse_worker import serve; serve()"
 )
 _STREAM_LIMIT = 1 << 20
 # An idle worker (Python, feedparser) maps about 33 MiB; leave room for some feed.
 _MIN_MEMORY_BYTES = 64 << 20
+
+
+# Given the worker that will answer: the message, and the rules version it carries.
+_Request = Callable[[asyncio.subprocess.Process], tuple[tuple[object, ...], int | None]]
 
 
 class ParserPoolClosed(RuntimeError):
@@ -73,15 +77,52 @@ class ParserPool(AsyncClosing):
         self._slots: asyncio.LifoQueue[asyncio.subprocess.Process | None] | None = None
         self._live: set[asyncio.subprocess.Process] = set()
         self._closed = False
+        self._specs: tuple[RuleSpec, ...] | None = None
+        self._rules_version = 0
+        self._rules_known: dict[int, int] = {}  # worker pid → the rules version it holds
 
     @property
     def pids(self) -> tuple[int, ...]:
         """Process ids of the workers running now, busy or idle."""
         return tuple(sorted(process.pid for process in self._live))
 
+    def use_rules(self, specs: tuple[RuleSpec, ...]) -> None:
+        """The rules `prepare` matches from now on (at start, and on every reload). Each
+        worker is sent them with its next request and compiles its own copy."""
+        self._specs = specs
+        self._rules_version += 1
+
     async def parse(self, body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
         """parse_feed's result, computed in a worker. Raises ParseError for a body that
         is not a feed, and for one whose parse hit the deadline or the memory cap."""
+        reply = await self._run(lambda worker: ((body, headers, url), None))
+        if not isinstance(reply, ParsedFeed):
+            raise ParseError("a parser process sent a reply of the wrong kind")
+        return reply
+
+    async def prepare(
+        self, body: bytes, headers: dict[str, str], url: str, feed: str, tags: Sequence[str]
+    ) -> Prepared:
+        """The parse, and the items prepared in the same worker (monitor.prepare): their
+        keys, story signatures and the rules (as last given to `use_rules`) they match."""
+        if self._specs is None:
+            raise ValueError("prepare needs rules: call use_rules first")
+        version, specs = self._rules_version, self._specs
+
+        def request(worker: asyncio.subprocess.Process) -> tuple[tuple[object, ...], int]:
+            known = self._rules_known.get(worker.pid) == version
+            sent = None if known else specs
+            return (body, headers, url, feed, tuple(tags), version, sent), version
+
+        reply = await self._run(request)
+        if not isinstance(reply, Prepared):
+            raise ParseError("a parser process sent a reply of the wrong kind")
+        return reply
+
+    async def _run(self, request: _Request) -> ParsedFeed | Prepared:
+        """One exchange with an idle worker (started if need be). `request` makes the
+        message for that worker, and names the rules version it will hold once it
+        answered with prepared items."""
         self._check_open()
         slots = self._idle_slots()
         worker = await slots.get()
@@ -92,7 +133,10 @@ class ParserPool(AsyncClosing):
                 worker = None
             if worker is None:
                 worker = await self._start()
-            reply = await self._exchange(worker, (body, headers, url))
+            message, rules_version = request(worker)
+            reply = await self._exchange(worker, message)
+            if isinstance(reply, Prepared) and rules_version is not None:
+                self._rules_known[worker.pid] = rules_version
             if isinstance(reply, ParseMemoryError):
                 # A fresh worker, not one whose heap is full of the last feed's debris.
                 await self._stop(worker)
@@ -150,10 +194,10 @@ class ParserPool(AsyncClosing):
         self._live.add(process)
         try:
             async with asyncio.timeout(max(_MIN_STARTUP_SECONDS, self.deadline)):
-                ready = await _read_frame(process, len(_READY))
+                ready = await _read_frame(process, len(READY))
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, ValueError):
             ready = None
-        if ready != _READY or self._closed:  # close() may have come before _live knew it
+        if ready != READY or self._closed:  # close() may have come before _live knew it
             await self._stop(process)
             self._check_open()
             raise ParseError(
@@ -163,13 +207,13 @@ class ParserPool(AsyncClosing):
         return process
 
     async def _exchange(
-        self, process: asyncio.subprocess.Process, request: tuple[bytes, dict[str, str], str]
-    ) -> ParsedFeed | ParseError:
+        self, process: asyncio.subprocess.Process, request: tuple[object, ...]
+    ) -> ParsedFeed | Prepared | ParseError:
         assert process.stdin is not None
         payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
         try:
             async with asyncio.timeout(self.deadline):
-                process.stdin.write(_HEADER.pack(len(payload)))
+                process.stdin.write(HEADER.pack(len(payload)))
                 process.stdin.write(payload)
                 await process.stdin.drain()
                 # No reply can be larger than the worker's whole address space.
@@ -187,7 +231,9 @@ class ParserPool(AsyncClosing):
             kind, value = _ReplyUnpickler(io.BytesIO(reply)).load()
         except Exception:
             kind, value = None, None
-        if kind == "feed" and isinstance(value, ParsedFeed):
+        if (kind == "feed" and isinstance(value, ParsedFeed)) or (
+            kind == "prepared" and isinstance(value, Prepared)
+        ):
             return value
         if kind == "refused" and isinstance(value, str):
             return ParseError(value)
@@ -208,6 +254,7 @@ class ParserPool(AsyncClosing):
         finally:
             # Even if this wait is cancelled, asyncio's child watcher still reaps it.
             self._live.discard(process)
+            self._rules_known.pop(process.pid, None)
             if process.stdin is not None:
                 process.stdin.close()
 
@@ -223,7 +270,7 @@ def _kill(process: asyncio.subprocess.Process) -> None:
 
 async def _read_frame(process: asyncio.subprocess.Process, limit: int) -> bytes:
     assert process.stdout is not None
-    (size,) = _HEADER.unpack(await process.stdout.readexactly(_HEADER.size))
+    (size,) = HEADER.unpack(await process.stdout.readexactly(HEADER.size))
     if size > limit:
         raise ValueError("a parser reply is larger than its worker could have made")
     return await process.stdout.readexactly(size)
@@ -248,6 +295,11 @@ def _death(returncode: int | None) -> str:
 _REPLY_CLASSES: dict[tuple[str, str], type] = {
     ("monitor.models", "ParsedFeed"): ParsedFeed,
     ("monitor.models", "Entry"): Entry,
+    ("monitor.prepare", "Prepared"): Prepared,
+    ("monitor.models", "Item"): Item,
+    ("monitor.models", "StorySignature"): StorySignature,
+    ("monitor.models", "Match"): Match,
+    ("monitor.models", "Hit"): Hit,
     ("datetime", "datetime"): datetime,
     ("datetime", "timezone"): timezone,
     ("datetime", "timedelta"): timedelta,
@@ -260,87 +312,3 @@ class _ReplyUnpickler(pickle.Unpickler):
             return _REPLY_CLASSES[(module, name)]
         except KeyError:
             raise pickle.UnpicklingError(f"{module}.{name} is not allowed") from None
-
-
-class _PlainUnpickler(pickle.Unpickler):
-    """Requests hold only bytes, strings and a dict; nothing needs a class."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"{module}.{name} is not allowed")
-
-
-# --- the worker side ------------------------------------------------------------------
-
-
-def serve() -> None:
-    """A worker's main loop: one request in, one reply out, until stdin closes (the pool
-    closed it, or the daemon died)."""
-    memory_bytes, cpu_budget = int(sys.argv[2]), int(sys.argv[3])
-    # Ctrl-C reaches the whole process group; shutting workers down is the pool's call.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The protocol keeps the real stdout; anything a library prints goes to stderr.
-    replies = os.dup(1)
-    os.dup2(2, 1)
-    requests = sys.stdin.buffer
-    _lower_limit(resource.RLIMIT_CORE, 0)
-    _lower_limit(resource.RLIMIT_AS, memory_bytes)
-    try:
-        _send(replies, _READY)
-        while (payload := _receive(requests)) is not None:
-            _allow_cpu(cpu_budget)
-            kind, value = _handle(payload)
-            _send(replies, pickle.dumps((kind, value), protocol=pickle.HIGHEST_PROTOCOL))
-            if kind == "memory":
-                return
-    except (BrokenPipeError, MemoryError):
-        # The daemon went away, or not even a request fits: the pool, if it is still
-        # there, sees the exit and starts another worker.
-        return
-
-
-def _receive(stream: BinaryIO) -> bytes | None:
-    header = stream.read(_HEADER.size)
-    if len(header) < _HEADER.size:
-        return None
-    (size,) = _HEADER.unpack(header)
-    payload = stream.read(size)
-    return payload if len(payload) == size else None
-
-
-def _handle(payload: bytes) -> tuple[str, object]:
-    try:
-        body, headers, url = _PlainUnpickler(io.BytesIO(payload)).load()
-        return "feed", parse_feed(body, headers, url)
-    except ParseMemoryError as error:
-        return "memory", str(error)
-    except MemoryError:
-        return "memory", "the feed needs more memory to parse than is allowed"
-    except ParseError as error:
-        return "refused", str(error)
-    except Exception as error:  # a bug in our own mapping must not cost the worker
-        return "refused", f"the feed parser failed ({type(error).__name__})"
-
-
-def _send(fd: int, payload: bytes) -> None:
-    # Unbuffered: nothing is left to flush, and fail, at exit once the daemon is gone.
-    view = memoryview(_HEADER.pack(len(payload)) + payload)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _lower_limit(kind: int, value: int) -> None:
-    """Set both limits, so code a hostile feed might run here cannot raise them again."""
-    _, hard = resource.getrlimit(kind)
-    if hard != resource.RLIM_INFINITY:
-        value = min(value, hard)
-    resource.setrlimit(kind, (value, value))
-
-
-def _allow_cpu(budget: int) -> None:
-    """Let the next parse use `budget` more CPU seconds before the kernel ends it."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    soft = math.ceil(usage.ru_utime + usage.ru_stime) + budget
-    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    if hard != resource.RLIM_INFINITY:
-        soft = min(soft, hard)
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))

@@ -15,7 +15,6 @@ from monitor.clock import iso_seconds
 from monitor.config import FeedConfig
 from monitor.decide import plan_poll, to_evaluate
 from monitor.health import Notice, after_failure, after_success, gone
-from monitor.identity import identify
 from monitor.models import FeedState
 from monitor.parse import ParseError
 from monitor.render import shown_url
@@ -74,15 +73,26 @@ async def _poll_feed(app: App, feed: FeedConfig, honour_backoff: bool) -> PollRe
         # poll of that feed, never the daemon.
         # The configured URL as the base, not where redirects ended: feedparser resolves
         # relative guids against it, and an item's identity must survive a move.
+        # Identity, story signatures and rule matches come from the same worker: they
+        # are pure, and the event loop's process has the store and the network to serve.
         with app.metrics.parse_seconds.time():
-            parsed = await app.parser.parse(result.body, result.headers, feed.url)
+            prepared = await app.parser.prepare(
+                result.body, result.headers, feed.url, name, feed.tags
+            )
     except ParseError as error:
         return _failed(app, feed, state, str(error))
-    if parsed.warning:
-        log.debug("ill-formed feed, good items kept: %s", parsed.warning, extra={"feed": name})
-    items = identify(name, parsed)
-    stored = app.store.lookup(name, items)
-    matches = {item.key: app.rules.match(item, feed.tags) for item in to_evaluate(items, stored)}
+    if prepared.parsed.warning:
+        log.debug("ill-formed feed, good items kept: %s", prepared.parsed.warning,
+                  extra={"feed": name})  # fmt: skip
+    items = prepared.items
+    # A feed never recorded before has no items to look up (its first poll, or a new name).
+    stored = app.store.lookup(name, items) if state.items_seen else {}
+    evaluate = {item.key for item in to_evaluate(items, stored)}
+    matches = {
+        item.key: list(found)
+        for item, found in zip(items, prepared.matches, strict=True)
+        if item.key in evaluate
+    }
     now = app.clock()
     plan = plan_poll(
         state,
@@ -93,6 +103,7 @@ async def _poll_feed(app: App, feed: FeedConfig, honour_backoff: bool) -> PollRe
         now,
         app.config.poll.backfill,
         (result.etag, result.last_modified, body_hash),
+        dict(zip((item.key for item in items), prepared.signatures, strict=True)),
     )
     if plan.churned:
         log.warning(

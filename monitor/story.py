@@ -178,6 +178,23 @@ def same_headline(
     )
 
 
+def _may_be_same(item: StorySignature, story: StoryCandidate) -> bool:
+    """False only where same_headline is sure to be: the headline keys differ and too few
+    words are shared to reach either threshold. Most candidates (a MinHash band shared by
+    chance) end here after one set intersection."""
+    if item.headline_key is not None and item.headline_key == story.headline_key:
+        return True
+    words = item.words
+    shared = len(words.intersection(story.words))
+    if not shared:
+        return False
+    size, other = len(words), len(story.words)
+    return (
+        shared / (size + other - shared) >= SIMILARITY_THRESHOLD
+        or shared / min(size, other) >= CONTAINMENT
+    )
+
+
 def _both_differ(a: frozenset[str], b: Collection[str]) -> bool:
     return bool(a.difference(b)) and not a.issuperset(b)
 
@@ -191,10 +208,11 @@ def choose_story(
         for story in candidates:
             if story.link_key == item.link_key:
                 return story.id
+    since = now - HEADLINE_WINDOW
     recent = [
         story
         for story in candidates
-        if story.first_seen_at >= now - HEADLINE_WINDOW and same_headline(item, story)
+        if story.first_seen_at >= since and _may_be_same(item, story) and same_headline(item, story)
     ]
     if not recent:
         return None

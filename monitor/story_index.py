@@ -5,25 +5,31 @@ with its own writes. It lives in memory because a poll asks it 13 questions per 
 and would otherwise write 12 rows per new story at random places in an on-disk index, the
 largest cost of a busy pass (bench/RESULTS.md). It only proposes candidates; the store
 still reads each candidate's words, and the core judges.
+
+The keys live in flat arrays (a chained hash table): 20,000 stories make 260,000 keys,
+which as dict entries of int objects would take about 18 MB, and here take about 6.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable
 
-Key = int | str  # a MinHash band (int) or a headline key (str): never equal to each other
+Key = int | str  # a MinHash band (a 64-bit number) or a headline key
+_MASK64 = (1 << 64) - 1
 
 
 class StoryIndex:
     """Story numbers (the stories table's `seq`) by band and headline key, for stories
     first seen at or after some time. Stories are added in increasing number, mostly."""
 
-    def __init__(self) -> None:
-        self._first_seen: dict[int, str] = {}  # number → first seen (ISO), oldest first
-        # One number per key, the usual case, costs no list; `_more` holds the rest.
-        self._first: dict[Key, int] = {}
-        self._more: dict[Key, list[int]] = {}
-        self._forgotten = 0  # numbers still under keys, though no longer live
+    def __init__(self, buckets: int = 1 << 12) -> None:
+        self._first_seen: dict[int, str] = {}  # live numbers → first seen (ISO), oldest first
+        self._heads = array("i", [-1]) * buckets  # bucket → its newest entry, or -1
+        self._keys = array("Q")  # entry → key
+        self._numbers = array("q")  # entry → story number
+        self._next = array("i")  # entry → the bucket's next entry, or -1
+        self._forgotten = 0  # numbers still in entries, though no longer live
         self.highest = 0
 
     def __len__(self) -> int:
@@ -35,12 +41,12 @@ class StoryIndex:
         self._first_seen[number] = first_seen
         self.highest = max(self.highest, number)
         for key in keys:
-            held = self._first.setdefault(key, number)
-            if held != number:
-                self._more.setdefault(key, []).append(number)
+            self._insert(_as_int(key), number)
+        if len(self._keys) > 2 * len(self._heads):
+            self._grow()
 
     def forget(self, number: int) -> None:
-        """No longer a candidate (it was deleted). Its keys are cleaned up lazily."""
+        """No longer a candidate (it was deleted). Its entries stay until a rebuild."""
         if self._first_seen.pop(number, None) is not None:
             self._forgotten += 1
 
@@ -53,20 +59,45 @@ class StoryIndex:
             self.forget(number)
 
     def needs_rebuild(self) -> bool:
-        """More dead numbers than live ones under the keys: rebuilding frees them."""
+        """More dead numbers than live ones in the entries: rebuilding frees them."""
         return self._forgotten > max(1_000, len(self._first_seen))
 
     def find(self, keys: Iterable[Key], since: str) -> list[int]:
         """Live stories under any of these keys first seen at or after `since`, in
         number order."""
-        found: set[int] = set()
-        first, more = self._first, self._more
+        found: list[int] = []
+        heads, stored, numbers, following = self._heads, self._keys, self._numbers, self._next
+        mask = len(heads) - 1
         for key in keys:
-            number = first.get(key)
-            if number is not None:
-                found.add(number)
-                extra = more.get(key)
-                if extra is not None:
-                    found.update(extra)
+            wanted = _as_int(key)
+            entry = heads[wanted & mask]
+            while entry >= 0:
+                if stored[entry] == wanted:
+                    found.append(numbers[entry])
+                entry = following[entry]
         live = self._first_seen
-        return sorted(n for n in found if n in live and live[n] >= since)
+        return sorted({n for n in found if n in live and live[n] >= since})
+
+    def _insert(self, key: int, number: int) -> None:
+        bucket = key & (len(self._heads) - 1)
+        self._keys.append(key)
+        self._numbers.append(number)
+        self._next.append(self._heads[bucket])
+        self._heads[bucket] = len(self._keys) - 1
+
+    def _grow(self) -> None:
+        """Four times the buckets, chains rebuilt: a chain stays about two entries long."""
+        heads = array("i", [-1]) * (4 * len(self._heads))
+        mask = len(heads) - 1
+        following = self._next
+        for entry, key in enumerate(self._keys):
+            bucket = key & mask
+            following[entry] = heads[bucket]
+            heads[bucket] = entry
+        self._heads = heads
+
+
+def _as_int(key: Key) -> int:
+    # A headline key's hash may equal some band: that only adds a candidate, which the
+    # core then judges like any other.
+    return key if isinstance(key, int) else hash(key) & _MASK64

@@ -16,9 +16,13 @@ from typing import Any
 
 import pytest
 
+from monitor.config import RuleConfig
 from monitor.models import ParsedFeed
 from monitor.parse import MAX_TITLE_CHARS, ParseError, ParseMemoryError, parse_feed
 from monitor.parsing import ParserPool, ParserPoolClosed
+from monitor.prepare import Prepared, prepare
+from monitor.rules import compile_rules
+from monitor.rules.ruleset import rule_specs
 from tests.conftest import REPO, SHARED
 from tests.feeds import atom10, rss10, rss20, story
 
@@ -346,3 +350,59 @@ def test_external_entities_never_leak_files(tmp_path: Path) -> None:
 def test_nonsense_settings_are_refused(arguments: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         ParserPool(**arguments)  # type: ignore[arg-type]
+
+
+# --- prepared items: identity, story signatures and matches from the worker ---------------
+
+TROOPS = RuleConfig(name="troops", any=("front",), tags=("ukraine",))
+STORY_TEN = RuleConfig(name="ten", query='"Story 10"')
+
+
+def test_prepared_items_are_what_the_core_computes_in_process() -> None:
+    rules = (TROOPS, STORY_TEN)
+
+    async def test() -> None:
+        async with ParserPool(workers=1) as pool:
+            pool.use_rules(rule_specs(rules))
+            got = await pool.prepare(GOOD, {}, URL, "wire", ("ukraine",))
+        assert got == prepare(parse_feed(GOOD, {}, URL), "wire", ("ukraine",), compile_rules(rules))
+        assert sum(len(found) for found in got.matches) == 21  # 20 fronts, one "Story 10"
+
+    run(test)
+
+
+def test_new_rules_reach_every_worker_and_survive_a_bad_body_and_a_replaced_worker() -> None:
+    def matched(prepared: Prepared) -> set[str]:
+        return {match.rule for found in prepared.matches for match in found}
+
+    async def test() -> None:
+        async with ParserPool(workers=2, deadline=1) as pool:
+            pool.use_rules(rule_specs([TROOPS]))
+            first = await asyncio.gather(
+                *(pool.prepare(GOOD, {}, URL, "wire", ("ukraine",)) for _ in range(6))
+            )
+            assert len(pool.pids) == 2 and all(matched(p) == {"troops"} for p in first)
+            pool.use_rules(rule_specs([STORY_TEN]))  # a reload
+            again = await asyncio.gather(
+                *(pool.prepare(GOOD, {}, URL, "wire", ()) for _ in range(6))
+            )
+            assert all(matched(p) == {"ten"} for p in again)
+            with pytest.raises(ParseError):
+                await pool.prepare(b"<html>not a feed", {}, URL, "wire", ())
+            with pytest.raises(ParseError, match="took longer"):
+                await pool.prepare(redos_feed(), {}, URL, "wire", ())  # its worker is killed
+            after = await asyncio.gather(
+                *(pool.prepare(GOOD, {}, URL, "wire", ()) for _ in range(6))
+            )
+            assert all(matched(p) == {"ten"} for p in after)
+
+    run(test)
+
+
+def test_prepare_without_rules_is_a_mistake_of_ours() -> None:
+    async def test() -> None:
+        async with ParserPool(workers=1) as pool:
+            with pytest.raises(ValueError, match="use_rules"):
+                await pool.prepare(GOOD, {}, URL, "wire", ())
+
+    run(test)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from monitor.models import Entry, Item, StoryCandidate, StorySignature
 from monitor.story import (
     HEADLINE_WINDOW,
+    _may_be_same,
     choose_story,
     link_key,
     minhash_bands,
@@ -226,3 +228,22 @@ def test_pairs_judged_the_same_are_found_by_the_index() -> None:
     for a, b, _ in _corpus():
         if same_headline(a, _as_candidate(b)):
             assert a.headline_key == b.headline_key or set(a.bands) & set(b.bands), (a, b)
+
+
+def test_the_quick_reject_never_rejects_a_pair_the_judge_calls_the_same() -> None:
+    """choose_story skips a candidate when `_may_be_same` says no, without asking
+    same_headline: on the corpus and on headlines that share words in every proportion,
+    a no must always be the judge's no too."""
+    rng = random.Random(11)
+    vocabulary = "troops kursk north korean region arrive Kyiv drone strike energy 3 5".split()
+    pairs = [(a, _as_candidate(b)) for a, b, _ in _corpus()]
+    for _ in range(20_000):
+        a = " ".join(rng.sample(vocabulary, rng.randint(1, 8)))
+        b = " ".join(rng.sample(vocabulary, rng.randint(1, 8)))
+        pairs.append((sig(a), _as_candidate(sig(b))))
+    judged_same = 0
+    for item, story in pairs:
+        if same_headline(item, story):
+            judged_same += 1
+            assert _may_be_same(item, story), (item, story)
+    assert judged_same > 100

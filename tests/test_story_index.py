@@ -4,7 +4,9 @@ processes, rollbacks, deletions and the upgrade from the bands table (0004)."""
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
+from collections import defaultdict
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -63,6 +65,21 @@ def test_asks_for_a_rebuild_once_dead_numbers_outweigh_live_ones() -> None:
     for number in range(1, 1_500):
         index.forget(number)
     assert index.needs_rebuild()
+
+
+def test_answers_as_a_plain_mapping_would_while_it_grows() -> None:
+    rng = random.Random(5)
+    index, reference = StoryIndex(buckets=4), defaultdict(set)
+    keys: list[int | str] = [rng.getrandbits(64) for _ in range(300)] + ["one", "two"]
+    keys += [key ^ (1 << 40) for key in keys[:50] if isinstance(key, int)]  # same low bits
+    for number in range(1, 3_000):
+        chosen = rng.sample(keys, 13)
+        index.add(number, "2026-11-23T00:00:00.000000Z", chosen)
+        for key in chosen:
+            reference[key].add(number)
+    for key in keys:
+        assert index.find([key], "") == sorted(reference[key])
+    assert index.find([rng.getrandbits(64)], "") == []
 
 
 # --- the store keeping it -----------------------------------------------------------------

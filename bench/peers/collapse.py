@@ -36,7 +36,7 @@ def main() -> None:
         if not stack or (args.match and args.match not in stack):
             continue
         count = int(count_text)
-        process = "worker" if "parsing import serve" in stack else "main"
+        process = "worker" if "import serve" in stack else "main"
         per_process[process] += count
         names = [frame_name(f) for f in _PROCESS.sub("", stack).split(";")]
         seen = set(names)

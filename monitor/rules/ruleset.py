@@ -28,6 +28,35 @@ from monitor.rules.query import RuleError, keyword_rule, query_rule, regex_rule
 if TYPE_CHECKING:  # config imports the rule compiler to validate rules at load time
     from monitor.config import RuleConfig
 
+# What a rule compiles from, as plain data (strings, tuples, None): parser processes
+# compile their own copy of the rule set from it, with no config classes to import.
+RuleSpec = dict[str, object]
+_SPEC_FIELDS = ("name", "any", "all", "none", "query", "regex", "match", "language", "feeds",
+                "tags")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _SpecRule:
+    name: str
+    any: tuple[str, ...]
+    all: tuple[str, ...]
+    none: tuple[str, ...]
+    query: str | None
+    regex: tuple[str, ...]
+    match: str
+    language: str | None
+    feeds: tuple[str, ...]
+    tags: tuple[str, ...]
+
+
+def rule_specs(rules: Iterable[RuleConfig]) -> tuple[RuleSpec, ...]:
+    return tuple({name: getattr(rule, name) for name in _SPEC_FIELDS} for rule in rules)
+
+
+def compile_specs(specs: Iterable[RuleSpec]) -> RuleSet:
+    """The rule set `rule_specs` describes, compiled again (rules already validated)."""
+    return RuleSet([compile_rule(_SpecRule(**spec)) for spec in specs])  # type: ignore[arg-type]
+
 
 @dataclass(frozen=True, slots=True)
 class CompiledRule:
@@ -43,7 +72,7 @@ class CompiledRule:
         return not self.tags or not self.tags.isdisjoint(feed_tags)
 
 
-def compile_expr(rule: RuleConfig) -> Expr:
+def compile_expr(rule: RuleConfig | _SpecRule) -> Expr:
     """The rule's parts (word lists, query, regex) joined: each present part must match."""
     exact = rule.match == "exact"
     parts: list[Expr] = []
@@ -58,7 +87,7 @@ def compile_expr(rule: RuleConfig) -> Expr:
     return parts[0] if len(parts) == 1 else Bool(must=tuple(parts))
 
 
-def compile_rule(rule: RuleConfig) -> CompiledRule:
+def compile_rule(rule: RuleConfig | _SpecRule) -> CompiledRule:
     return CompiledRule(
         name=rule.name,
         expr=compile_expr(rule),
