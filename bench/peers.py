@@ -409,6 +409,9 @@ def ours_source(which: str, scratch: Path) -> Path:
             ["git", "-C", str(ROOT), "archive", commit, "monitor"], capture_output=True, check=True
         )
         subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    # Byte-compiled, as `pip install` leaves every peer: with PYTHONDONTWRITEBYTECODE set
+    # (it is, on these machines) each of our processes would compile monitor/ afresh.
+    subprocess.run([str(PYTHON), "-m", "compileall", "-q", str(target / "monitor")], check=True)
     print(f"ours: monitor/ from {which} ({commit[:12]}) in {target}", flush=True)
     return target
 

@@ -4,6 +4,7 @@ and holds the one clock and the one random source everything else is handed.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ class App(AsyncClosing):
     clock: Callable[[], datetime] = utcnow
     rng: random.Random = field(default_factory=random.Random)
     metrics: Metrics = field(default_factory=Metrics)
+    polls_in_progress: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)
 
     def feed(self, name: str) -> FeedConfig | None:
         return next((f for f in self.config.feeds if f.display_name() == name), None)
@@ -96,6 +98,7 @@ def build(config: Config) -> App:
         notifiers=build_notifiers(config.active_notifiers(), http),
         http=http,
         parser=parser,
+        polls_in_progress=asyncio.Semaphore(poll.concurrency),
     )
 
 

@@ -14,6 +14,7 @@ Messages are length-prefixed pickles on the worker's stdin and stdout.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import io
 import math
@@ -41,6 +42,8 @@ _WORKER_CODE = (
     "import sys; sys.path.append(sys.argv[1]); from monitor.parse_worker import serve; serve()"
 )
 _STREAM_LIMIT = 1 << 20
+# How long parses wait for a worker that is starting before another may start.
+STARTUP_GRACE = 5.0
 # An idle worker (Python, feedparser) maps about 33 MiB; leave room for some feed.
 _MIN_MEMORY_BYTES = 64 << 20
 
@@ -60,7 +63,11 @@ class ParserPool(AsyncClosing):
     parses; `close()` stops them all."""
 
     def __init__(
-        self, workers: int = 2, deadline: float = 20.0, memory_bytes: int = 1 << 30
+        self,
+        workers: int = 2,
+        deadline: float = 20.0,
+        memory_bytes: int = 1 << 30,
+        start_after: float = 0.5,
     ) -> None:
         if workers < 1:
             raise ValueError("a parser pool needs at least one worker")
@@ -71,10 +78,10 @@ class ParserPool(AsyncClosing):
         self.workers = workers
         self.deadline = deadline
         self.memory_bytes = memory_bytes
-        # Idle slots, each a running worker or None where one is yet to be started; last
-        # in, first out, so a warm worker is reused before another one is started.
-        # Created on first use, inside the event loop that will use it.
-        self._slots: asyncio.LifoQueue[asyncio.subprocess.Process | None] | None = None
+        # One worker keeps up with a whole poll pass (the event loop's process does more
+        # per feed); a further one is started when a parse has waited `start_after`
+        # seconds for a free worker, which is what a slow or hostile feed makes happen.
+        self._slots = _Slots(workers, start_after)
         self._live: set[asyncio.subprocess.Process] = set()
         self._closed = False
         self._specs: tuple[RuleSpec, ...] | None = None
@@ -124,8 +131,9 @@ class ParserPool(AsyncClosing):
         message for that worker, and names the rules version it will hold once it
         answered with prepared items."""
         self._check_open()
-        slots = self._idle_slots()
-        worker = await slots.get()
+        slots = self._slots
+        worker = await slots.take()
+        starting = worker is None  # until the new worker's first answer
         try:
             self._check_open()
             if worker is not None and worker.returncode is not None:
@@ -135,6 +143,9 @@ class ParserPool(AsyncClosing):
                 worker = await self._start()
             message, rules_version = request(worker)
             reply = await self._exchange(worker, message)
+            if starting:
+                starting = False
+                slots.started(True)
             if isinstance(reply, Prepared) and rules_version is not None:
                 self._rules_known[worker.pid] = rules_version
             if isinstance(reply, ParseMemoryError):
@@ -147,7 +158,13 @@ class ParserPool(AsyncClosing):
                 worker = None
             raise
         finally:
-            slots.put_nowait(worker)
+            if starting:
+                slots.started(False)
+            slots.give_back(worker)
+        # Let a parse waiting for this worker send its request before our caller goes
+        # on with synchronous work (storing a poll takes milliseconds): the worker then
+        # parses the next feed meanwhile instead of idling until the loop comes round.
+        await asyncio.sleep(0)
         if isinstance(reply, ParseError):
             raise reply
         return reply
@@ -164,13 +181,6 @@ class ParserPool(AsyncClosing):
     def _check_open(self) -> None:
         if self._closed:
             raise ParserPoolClosed("the parser pool is closed")
-
-    def _idle_slots(self) -> asyncio.LifoQueue[asyncio.subprocess.Process | None]:
-        if self._slots is None:
-            self._slots = asyncio.LifoQueue()
-            for _ in range(self.workers):
-                self._slots.put_nowait(None)
-        return self._slots
 
     async def _start(self) -> asyncio.subprocess.Process:
         # A parse uses no more CPU time than wall time, so with the daemon alive the
@@ -257,6 +267,89 @@ class ParserPool(AsyncClosing):
             self._rules_known.pop(process.pid, None)
             if process.stdin is not None:
                 process.stdin.close()
+
+
+class _Slots:
+    """The pool's idle workers and its room for more. A parse takes an idle worker, the
+    warmest first. With none idle it starts one if none is running; otherwise it waits
+    for one to come back, and takes the room to start another only once it has waited
+    `patience` seconds, counted from when it began waiting and from when the last new
+    worker answered its first parse (imports, compiling the rules). While a worker is
+    starting, others wait for it, for up to STARTUP_GRACE seconds."""
+
+    def __init__(self, room: int, patience: float) -> None:
+        self._idle: list[asyncio.subprocess.Process] = []
+        self._size = room
+        self._room = room  # workers that may still be started
+        self._starting = 0
+        self._starting_since = -math.inf
+        self._up_at = -math.inf  # loop time the last new worker answered its first parse
+        self._patience = patience
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def take(self) -> asyncio.subprocess.Process | None:
+        """An idle worker, or None: the caller starts one, and says `started()` once it
+        answered its first parse (or could not)."""
+        loop = asyncio.get_running_loop()
+        running = self._room < self._size  # started, or being started by another parse
+        waited_from = loop.time() if running else -math.inf
+        while True:
+            if self._idle:
+                return self._idle.pop()
+            start_at = self._start_at(waited_from)
+            if self._room and loop.time() >= start_at:
+                self._room -= 1
+                self._starting += 1
+                self._starting_since = loop.time()
+                return None
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                wait = max(0.0, start_at - loop.time()) if self._room else None
+                async with asyncio.timeout(wait):
+                    await waiter
+            except TimeoutError:
+                pass
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_one()  # pass on the wake-up this cancelled parse received
+                raise
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+
+    def _start_at(self, waited_from: float) -> float:
+        if not self._patience:  # no patience: start one whenever none is idle
+            return waited_from
+        start_at = max(waited_from, self._up_at) + self._patience
+        if self._starting:
+            start_at = max(start_at, self._starting_since + STARTUP_GRACE)
+        return start_at
+
+    def started(self, up: bool) -> None:
+        """A new worker answered its first parse (`up`), or died or failed before."""
+        self._starting -= 1
+        if up:
+            self._up_at = asyncio.get_running_loop().time()
+        for waiter in self._waiters:  # each waiter's patience now counts from here
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def give_back(self, worker: asyncio.subprocess.Process | None) -> None:
+        """A worker that is idle again, or None for one that was stopped or never came
+        up (room again)."""
+        if worker is None:
+            self._room += 1
+        else:
+            self._idle.append(worker)
+        self._wake_one()
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
 
 def _kill(process: asyncio.subprocess.Process) -> None:

@@ -34,7 +34,11 @@ class PollReport:
 
 
 async def poll_feed(app: App, feed: FeedConfig, honour_backoff: bool = True) -> PollReport:
-    report = await _poll_feed(app, feed, honour_backoff)
+    # At most `poll.concurrency` polls between fetch and store: fetching runs no further
+    # ahead of parsing than that, so fetched bodies never pile up in memory and no parse
+    # waits long for a worker (a second one starts only for a slow feed).
+    async with app.polls_in_progress:
+        report = await _poll_feed(app, feed, honour_backoff)
     app.metrics.polls.labels(report.outcome).inc()
     return report
 

@@ -194,7 +194,7 @@ def test_ten_parses_share_two_workers() -> None:
     bodies = [rss20(STORIES[: i + 1], title=f"Feed {i}").encode() for i in range(10)]
 
     async def test() -> None:
-        async with ParserPool(workers=2) as pool:
+        async with ParserPool(workers=2, start_after=0) as pool:
             seen: set[int] = set()
             most = 0
 
@@ -215,9 +215,32 @@ def test_ten_parses_share_two_workers() -> None:
     run(test)
 
 
+def test_a_second_worker_starts_only_when_the_first_stays_busy() -> None:
+    bodies = [rss20(STORIES[: i + 1], title=f"Feed {i}").encode() for i in range(30)]
+
+    async def test() -> None:
+        async with ParserPool(workers=2, deadline=3, start_after=0.5) as pool:
+            # Quick parses, thirty at once: each waits a few ms for the one worker.
+            results = await asyncio.gather(*(pool.parse(b, {}, URL) for b in bodies))
+            assert list(results) == [parse_feed(b, {}, URL) for b in bodies]
+            assert len(pool.pids) == 1
+            # A feed that holds the worker for seconds: the next parse waits half a second,
+            # then gets a worker of its own instead of waiting for the slow one.
+            slow = asyncio.create_task(pool.parse(redos_feed(), {}, URL))
+            await asyncio.sleep(0.1)
+            started = time.monotonic()
+            assert await pool.parse(GOOD, {}, URL) == parse_feed(GOOD, {}, URL)
+            assert 0.4 < time.monotonic() - started < 2.5
+            assert len(pool.pids) == 2
+            with pytest.raises(ParseError, match="took longer"):
+                await slow
+
+    run(test)
+
+
 def test_close_reaps_every_worker_and_refuses_further_parses() -> None:
     async def test() -> None:
-        pool = ParserPool(workers=3, deadline=30)
+        pool = ParserPool(workers=3, deadline=30, start_after=0)
         await asyncio.gather(*(pool.parse(GOOD, {}, URL) for _ in range(3)))
         workers = pool.pids
         assert len(workers) == 3
@@ -245,7 +268,7 @@ from tests.feeds import rss20, story
 from tests.test_parse_pool import redos_feed
 
 async def main():
-    pool = ParserPool(workers=2, deadline=1)
+    pool = ParserPool(workers=2, deadline=1, start_after=0)
     body = rss20([story("a", "A")]).encode()
     await asyncio.gather(pool.parse(body, {}, "u"), pool.parse(body, {}, "u"))
     # One worker idle, one busy on a parse that would take 16 s.
@@ -376,7 +399,7 @@ def test_new_rules_reach_every_worker_and_survive_a_bad_body_and_a_replaced_work
         return {match.rule for found in prepared.matches for match in found}
 
     async def test() -> None:
-        async with ParserPool(workers=2, deadline=1) as pool:
+        async with ParserPool(workers=2, deadline=1, start_after=0) as pool:
             pool.use_rules(rule_specs([TROOPS]))
             first = await asyncio.gather(
                 *(pool.prepare(GOOD, {}, URL, "wire", ("ukraine",)) for _ in range(6))
