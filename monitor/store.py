@@ -567,8 +567,9 @@ class Store:
                  len(plan.new_items), plan.feed),
             )  # fmt: skip
             placed: dict[str, tuple[int, str]] = {}  # item key → (item id, story id)
+            index = self._recent_stories(conn, now) if plan.new_items else StoryIndex()
             for new in plan.new_items:
-                story, joined = self._story_for(conn, new, now)
+                story, joined = self._story_for(conn, index, new, now, stamp)
                 item_id = self._insert_item(conn, new, story, stamp)
                 if item_id is None:
                     continue
@@ -621,23 +622,25 @@ class Store:
         )  # fmt: skip
         return str(previous["story_id"])
 
-    def _story_for(self, conn: sqlite3.Connection, new: NewItem, now: datetime) -> tuple[str, bool]:
-        """The story a new item belongs to, and whether it joined one already recorded."""
+    def _story_for(
+        self, conn: sqlite3.Connection, index: StoryIndex, new: NewItem, now: datetime, stamp: str
+    ) -> tuple[str, bool]:
+        """The story a new item belongs to, and whether it joined one already recorded.
+        `index` is the headline window's, up to date; `stamp` is `now` as stored."""
         sig = new.signature
-        index = self._recent_stories(conn, now)
+        since = iso(now - HEADLINE_WINDOW)
         while True:
-            candidates = self._story_candidates(conn, index, sig, now)
+            candidates = self._story_candidates(conn, index, sig, since)
             chosen = choose_story(sig, candidates, now)
             if chosen is None:
                 break
             if conn.execute(
-                "UPDATE stories SET last_seen_at = ? WHERE id = ?", (iso(now), chosen)
+                "UPDATE stories SET last_seen_at = ? WHERE id = ?", (stamp, chosen)
             ).rowcount:
                 return chosen, True
             # Another process pruned it since we indexed it: choose among the rest.
             index.forget(next(c.seq for c in candidates if c.id == chosen))
         story = "st_" + digest(new.item.feed, new.item.key)
-        stamp = iso(now)
         number = _insert_story(conn, story, sig, stamp)
         if number:
             index.add(number, stamp, _index_keys(sig.headline_key, sig.bands))
@@ -685,7 +688,7 @@ class Store:
         self._decoded_stories.clear()
 
     def _story_candidates(
-        self, conn: sqlite3.Connection, index: StoryIndex, sig: StorySignature, now: datetime
+        self, conn: sqlite3.Connection, index: StoryIndex, sig: StorySignature, since: str
     ) -> list[StoryCandidate]:
         """Stories sharing the item's canonical link (at any age), or its headline or a
         MinHash band (within the window). Mostly decoded from memory, as the same few
@@ -699,7 +702,7 @@ class Store:
             ).fetchone()
             linked = self._stories_by_number([row[0]]) if row else []
             found += [replace(story, link_key=sig.link_key) for story in linked]
-        numbers = index.find(_index_keys(sig.headline_key, sig.bands), iso(now - HEADLINE_WINDOW))
+        numbers = index.find(_index_keys(sig.headline_key, sig.bands), since)
         found += self._stories_by_number(numbers)
         return found
 

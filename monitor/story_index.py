@@ -7,7 +7,9 @@ largest cost of a busy pass (bench/RESULTS.md). It only proposes candidates; the
 still reads each candidate's words, and the core judges.
 
 The keys live in flat arrays (a chained hash table): 20,000 stories make 260,000 keys,
-which as dict entries of int objects would take about 18 MB, and here take about 6.
+which as dict entries of int objects would take about 18 MB, and here take about 6. A key
+that many stories share (a band of frequent words) moves to a list of its own, so that
+finding its stories is one lookup instead of a walk along a long chain.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Iterable
 
 Key = int | str  # a MinHash band (a 64-bit number) or a headline key
 _MASK64 = (1 << 64) - 1
+_HOT = 4  # stories under one key before it gets its own list
+_MOVED = -1  # in place of a story number: the entry's key moved to the hot lists
 
 
 class StoryIndex:
@@ -29,6 +33,7 @@ class StoryIndex:
         self._keys = array("Q")  # entry → key
         self._numbers = array("q")  # entry → story number
         self._next = array("i")  # entry → the bucket's next entry, or -1
+        self._hot: dict[int, list[int]] = {}  # key → its stories, for keys shared widely
         self._forgotten = 0  # numbers still in entries, though no longer live
         self.highest = 0
 
@@ -68,8 +73,13 @@ class StoryIndex:
         found: list[int] = []
         heads, stored, numbers, following = self._heads, self._keys, self._numbers, self._next
         mask = len(heads) - 1
+        hot = self._hot
         for key in keys:
             wanted = _as_int(key)
+            shared = hot.get(wanted)
+            if shared is not None:
+                found += shared
+                continue
             entry = heads[wanted & mask]
             while entry >= 0:
                 if stored[entry] == wanted:
@@ -79,7 +89,22 @@ class StoryIndex:
         return sorted({n for n in found if n in live and live[n] >= since})
 
     def _insert(self, key: int, number: int) -> None:
+        shared = self._hot.get(key)
+        if shared is not None:
+            shared.append(number)
+            return
         bucket = key & (len(self._heads) - 1)
+        same = []
+        entry = self._heads[bucket]
+        while entry >= 0:
+            if self._keys[entry] == key and self._numbers[entry] != _MOVED:
+                same.append(entry)
+            entry = self._next[entry]
+        if len(same) + 1 >= _HOT:
+            self._hot[key] = [*(self._numbers[e] for e in reversed(same)), number]
+            for moved in same:
+                self._numbers[moved] = _MOVED
+            return
         self._keys.append(key)
         self._numbers.append(number)
         self._next.append(self._heads[bucket])

@@ -14,6 +14,9 @@ from monitor.config import (
     ConsoleNotifier,
     SlackNotifier,
     WebhookNotifier,
+    _checked,
+    _parse_plain,
+    _parse_yaml,
     load,
     loads,
     parse_duration,
@@ -874,3 +877,35 @@ def test_an_apprise_notifier_with_every_url_unset_is_switched_off() -> None:
     )
     assert config.disabled_notifiers == ("chat",)
     assert config.active_notifiers() == {}
+
+
+# --- the two readers ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [ROOT / "config" / "monitor.yaml", ROOT / "config" / "demo" / "demo.yaml"],
+    ids=["default", "demo"],
+)
+def test_the_fast_reader_gives_the_config_the_round_trip_reader_does(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    environ = {
+        "SLACK_WEBHOOK_URL": "https://hooks.slack.test/T/B/x",
+        "WEBHOOK_SECRET": "s",
+        "NEWS_MONITOR_DEMO_DB": "/tmp/demo.db",
+        "NEWS_MONITOR_DEMO_URL": "http://127.0.0.1:8000",
+    }
+    plain = _parse_plain(text)
+    assert plain is not None
+    fast = _checked(plain, WHERE, environ, locate=False)
+    assert fast == _checked(_parse_yaml(text, WHERE), WHERE, environ, locate=True)
+    assert loads(text, WHERE, environ) == fast
+
+
+def test_the_fast_reader_leaves_what_it_cannot_say_to_the_round_trip_reader() -> None:
+    # Valid YAML with a wrong value: the problem still gets its line.
+    assert problems_of("poll:\n  interval: 5m\n  timeout: soon\n")[0].startswith(f"{WHERE}:3: ")
+    # Invalid YAML and a duplicate key, which the fast reader refuses outright.
+    assert _parse_plain("feeds: [\n") is None
+    assert _parse_plain("poll: {}\npoll: {}\n") is None
+    assert lines_of(problems_of("poll: {}\npoll: {}\n")) == [2]
