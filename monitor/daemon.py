@@ -24,6 +24,7 @@ from monitor.clock import iso_seconds
 from monitor.config import Config, FeedConfig
 from monitor.deliver import run_forever
 from monitor.errors import ConfigError
+from monitor.fetch import declare_asyncio
 from monitor.listen import serve
 from monitor.metrics import State
 from monitor.notify import build_notifiers
@@ -304,5 +305,6 @@ async def run(
     config_path: str | None = None,
     watch_config: bool = False,
 ) -> None:
+    declare_asyncio()
     async with app:
         await Daemon(app, listen, config_path, watch_config).run()

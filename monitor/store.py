@@ -666,18 +666,18 @@ class Store:
         index = self._index
         if index is not None and index.needs_rebuild():
             index = None
+        recent = (
+            "SELECT seq, headline_key, bands, first_seen_at FROM stories"
+            " WHERE seq > ? AND first_seen_at >= ? ORDER BY seq"
+        )
         if index is None:
-            index, after = StoryIndex(), 0
+            index = StoryIndex.of(
+                (number, first_seen, _index_keys(headline, _unpacked(bands)))
+                for number, headline, bands, first_seen in conn.execute(recent, (0, since))
+            )
         elif version != self._data_version:
-            after = index.highest  # another process wrote: read what it added
-        else:
-            after = -1
-        if after >= 0:
-            for number, headline, bands, first_seen in conn.execute(
-                "SELECT seq, headline_key, bands, first_seen_at FROM stories"
-                " WHERE seq > ? AND first_seen_at >= ? ORDER BY seq",
-                (after, since),
-            ):
+            # Another process wrote since we last looked: add the stories it wrote.
+            for number, headline, bands, first_seen in conn.execute(recent, (index.highest, since)):
                 index.add(number, first_seen, _index_keys(headline, _unpacked(bands)))
         index.forget_before(since)
         self._index, self._data_version = index, version

@@ -67,19 +67,28 @@ def test_asks_for_a_rebuild_once_dead_numbers_outweigh_live_ones() -> None:
     assert index.needs_rebuild()
 
 
-def test_answers_as_a_plain_mapping_would_while_it_grows() -> None:
+@pytest.mark.parametrize("loaded", [0, 1_000, 2_999], ids=["added", "loaded-then-added", "loaded"])
+def test_answers_as_a_plain_mapping_would_while_it_grows(loaded: int) -> None:
+    """Stories loaded in bulk (`of`) and added one by one afterwards, over keys that are
+    rare, shared by a few and shared by hundreds, some falling in the same buckets."""
     rng = random.Random(5)
-    index, reference = StoryIndex(buckets=4), defaultdict(set)
+    reference: defaultdict[int | str, set[int]] = defaultdict(set)
     keys: list[int | str] = [rng.getrandbits(64) for _ in range(300)] + ["one", "two"]
     keys += [key ^ (1 << 40) for key in keys[:50] if isinstance(key, int)]  # same low bits
+    keys += [rng.getrandbits(64) for _ in range(30_000)]  # mostly of one story each
+    stories = []
     for number in range(1, 3_000):
-        chosen = rng.sample(keys, 13)
-        index.add(number, "2026-11-23T00:00:00.000000Z", chosen)
+        chosen = rng.sample(keys[:352], 6) + rng.sample(keys[352:], 7)
+        stories.append((number, "2026-11-23T00:00:00.000000Z", chosen))
         for key in chosen:
             reference[key].add(number)
+    index = StoryIndex.of(stories[:loaded])
+    for number, first_seen, chosen in stories[loaded:]:
+        index.add(number, first_seen, chosen)
     for key in keys:
         assert index.find([key], "") == sorted(reference[key])
     assert index.find([rng.getrandbits(64)], "") == []
+    assert index.highest == 2_999 and len(index) == 2_999
 
 
 # --- the store keeping it -----------------------------------------------------------------
