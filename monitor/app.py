@@ -22,7 +22,6 @@ from monitor.health import HealthPolicy
 from monitor.metrics import Metrics
 from monitor.notify import Notifier, build_notifiers
 from monitor.parsing import ParserPool
-from monitor.rules import RuleSet, compile_rules
 from monitor.rules.ruleset import rule_specs
 from monitor.store import Store
 
@@ -34,7 +33,6 @@ class App(AsyncClosing):
     config: Config
     store: Store
     fetcher: Fetcher
-    rules: RuleSet
     notifiers: dict[str, Notifier]
     http: httpx.AsyncClient
     parser: ParserPool
@@ -94,7 +92,6 @@ def build(config: Config) -> App:
             # An unset ${HTTPS_PROXY:-} comes out empty: no proxy.
             proxy=(poll.proxy.get_secret_value() if poll.proxy else "") or None,
         ),
-        rules=compile_rules(config.rules),
         notifiers=build_notifiers(config.active_notifiers(), http),
         http=http,
         parser=parser,

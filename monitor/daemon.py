@@ -30,7 +30,6 @@ from monitor.metrics import State
 from monitor.notify import build_notifiers
 from monitor.poll import poll_feed, prune
 from monitor.reload import Schedule, plan, schedule_of
-from monitor.rules import RuleSet, compile_rules
 from monitor.rules.ruleset import rule_specs
 
 log = logs.get("daemon")
@@ -153,7 +152,7 @@ class Daemon:
             digest = _digest(self.config_path)
             log.info("reloading %s (%s)", self.config_path, reason)
             try:
-                config, rules = await asyncio.to_thread(_load, self.config_path)
+                config = await asyncio.to_thread(config_module.load, self.config_path)
             except ConfigError as error:
                 for problem in error.problems:
                     log.error("config problem: %s", problem)
@@ -163,16 +162,16 @@ class Daemon:
                     len(error.problems),
                 )
                 return
-            self._apply(config, rules)
+            self._apply(config)
             self._config_digest = digest
 
-    def _apply(self, config: Config, rules: RuleSet) -> None:
+    def _apply(self, config: Config) -> None:
         app = self.app
         changes = plan(app.config, config)
         # Values of the old config may still be in flight (a poll, a delivery): keep masking.
         logs.redact([*app.config.secrets(), *config.secrets()])
         app.config = config
-        app.rules = rules
+        # Each parser worker compiles the new rules before its next parse.
         app.parser.use_rules(rule_specs(config.rules))
         app.notifiers = build_notifiers(config.active_notifiers(), app.http)
         for name in changes.removed:
@@ -283,13 +282,6 @@ class Daemon:
 def _trigger(schedule: Schedule) -> IntervalTrigger:
     jitter = int(schedule.jitter.total_seconds()) or None
     return IntervalTrigger(seconds=schedule.interval.total_seconds(), jitter=jitter)
-
-
-def _load(path: Path) -> tuple[Config, RuleSet]:
-    """The config and its compiled rules, off the event loop: thousands of rules take a
-    while to compile, and polls and deliveries go on meanwhile."""
-    config = config_module.load(path)
-    return config, compile_rules(config.rules)
 
 
 def _digest(path: Path | None) -> bytes | None:

@@ -30,7 +30,7 @@ from typing import Any
 from monitor.closing import AsyncClosing
 from monitor.models import Entry, Hit, Item, Match, ParsedFeed, StorySignature
 from monitor.parse import ParseError, ParseMemoryError
-from monitor.parse_worker import HEADER, READY
+from monitor.parse_worker import COMPILE_SECONDS, HEADER, READY
 from monitor.prepare import Prepared
 from monitor.rules.ruleset import RuleSpec
 
@@ -221,8 +221,9 @@ class ParserPool(AsyncClosing):
     ) -> ParsedFeed | Prepared | ParseError:
         assert process.stdin is not None
         payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
+        compiles = len(request) > 3 and request[-1] is not None  # carries rules to compile
         try:
-            async with asyncio.timeout(self.deadline):
+            async with asyncio.timeout(self.deadline + (COMPILE_SECONDS if compiles else 0)):
                 process.stdin.write(HEADER.pack(len(payload)))
                 process.stdin.write(payload)
                 await process.stdin.drain()

@@ -429,3 +429,21 @@ def test_prepare_without_rules_is_a_mistake_of_ours() -> None:
                 await pool.prepare(GOOD, {}, URL, "wire", ())
 
     run(test)
+
+
+def test_compiling_many_rules_is_not_held_against_the_parse_deadline() -> None:
+    # Enough rules that compiling them in a fresh worker takes longer than the deadline.
+    many = [RuleConfig(name=f"r{i}", any=(f"alpha{i} beta{i}", f"gamma{i}*")) for i in range(4_000)]
+
+    async def test() -> None:
+        async with ParserPool(workers=1, deadline=0.5) as pool:
+            pool.use_rules(rule_specs(many))
+            started = time.monotonic()
+            first = await pool.prepare(GOOD, {}, URL, "wire", ())
+            compiling = time.monotonic() - started
+            assert len(first.items) == 20
+            started = time.monotonic()
+            await pool.prepare(GOOD, {}, URL, "wire", ())  # compiled already: quick
+            assert time.monotonic() - started < 0.5 < compiling
+
+    run(test)
