@@ -42,7 +42,8 @@ _WORKER_CODE = (
     "import sys; sys.path.append(sys.argv[1]); from monitor.parse_worker import serve; serve()"
 )
 _STREAM_LIMIT = 1 << 20
-# How long parses wait for a worker that is starting before another may start.
+# How long parses wait for a worker that is starting (or compiling new rules: 10,000
+# rules take about 2.5 s) before another may start.
 STARTUP_GRACE = 5.0
 # An idle worker (Python, feedparser) maps about 33 MiB; leave room for some feed.
 _MIN_MEMORY_BYTES = 64 << 20
@@ -133,7 +134,9 @@ class ParserPool(AsyncClosing):
         self._check_open()
         slots = self._slots
         worker = await slots.take()
-        starting = worker is None  # until the new worker's first answer
+        # A new worker, or one compiling new rules, is warming up until it answers: parses
+        # waiting meanwhile wait for it rather than start another worker.
+        warming = worker is None
         try:
             self._check_open()
             if worker is not None and worker.returncode is not None:
@@ -142,9 +145,12 @@ class ParserPool(AsyncClosing):
             if worker is None:
                 worker = await self._start()
             message, rules_version = request(worker)
+            if not warming and _compiles(message):
+                warming = True
+                slots.warming()
             reply = await self._exchange(worker, message)
-            if starting:
-                starting = False
+            if warming:
+                warming = False
                 slots.started(True)
             if isinstance(reply, Prepared) and rules_version is not None:
                 self._rules_known[worker.pid] = rules_version
@@ -158,7 +164,7 @@ class ParserPool(AsyncClosing):
                 worker = None
             raise
         finally:
-            if starting:
+            if warming:
                 slots.started(False)
             slots.give_back(worker)
         # Let a parse waiting for this worker send its request before our caller goes
@@ -221,9 +227,9 @@ class ParserPool(AsyncClosing):
     ) -> ParsedFeed | Prepared | ParseError:
         assert process.stdin is not None
         payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
-        compiles = len(request) > 3 and request[-1] is not None  # carries rules to compile
         try:
-            async with asyncio.timeout(self.deadline + (COMPILE_SECONDS if compiles else 0)):
+            extra = COMPILE_SECONDS if _compiles(request) else 0.0
+            async with asyncio.timeout(self.deadline + extra):
                 process.stdin.write(HEADER.pack(len(payload)))
                 process.stdin.write(payload)
                 await process.stdin.drain()
@@ -276,7 +282,8 @@ class _Slots:
     for one to come back, and takes the room to start another only once it has waited
     `patience` seconds, counted from when it began waiting and from when the last new
     worker answered its first parse (imports, compiling the rules). While a worker is
-    starting, others wait for it, for up to STARTUP_GRACE seconds."""
+    starting or compiling new rules, others wait for it, for up to STARTUP_GRACE
+    seconds."""
 
     def __init__(self, room: int, patience: float) -> None:
         self._idle: list[asyncio.subprocess.Process] = []
@@ -327,8 +334,14 @@ class _Slots:
             start_at = max(start_at, self._starting_since + STARTUP_GRACE)
         return start_at
 
+    def warming(self) -> None:
+        """A running worker was sent new rules to compile: like a start, it takes a while."""
+        self._starting += 1
+        self._starting_since = asyncio.get_running_loop().time()
+
     def started(self, up: bool) -> None:
-        """A new worker answered its first parse (`up`), or died or failed before."""
+        """A new (or warming) worker answered its first parse (`up`), or died or failed
+        before."""
         self._starting -= 1
         if up:
             self._up_at = asyncio.get_running_loop().time()
@@ -351,6 +364,11 @@ class _Slots:
             if not waiter.done():
                 waiter.set_result(None)
                 return
+
+
+def _compiles(message: tuple[object, ...]) -> bool:
+    """A prepare request that carries rules for the worker to compile first."""
+    return len(message) > 3 and message[-1] is not None
 
 
 def _kill(process: asyncio.subprocess.Process) -> None:

@@ -447,3 +447,19 @@ def test_compiling_many_rules_is_not_held_against_the_parse_deadline() -> None:
             assert compiling > 0.1
 
     run(test)
+
+
+def test_parses_wait_for_a_worker_compiling_rules_instead_of_starting_another() -> None:
+    def rules(tag: str) -> list[RuleConfig]:
+        return [RuleConfig(name=f"{tag}{i}", any=(f"{tag}{i} word{i}",)) for i in range(8_000)]
+
+    async def test() -> None:
+        async with ParserPool(workers=2, start_after=0.2) as pool:
+            for tag in ("a", "b"):  # at start, then as on a reload
+                pool.use_rules(rule_specs(rules(tag)))
+                started = time.monotonic()
+                await asyncio.gather(*(pool.prepare(GOOD, {}, URL, "wire", ()) for _ in range(6)))
+                assert time.monotonic() - started > 0.2  # the compile outlasted the patience
+                assert len(pool.pids) == 1
+
+    run(test)
