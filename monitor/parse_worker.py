@@ -83,10 +83,8 @@ def _handle(payload: bytes, cpu_budget: int) -> tuple[str, object]:
             # Compiling thousands of rules is not the feed's doing: it gets its own
             # allowance, and the parse its whole budget after it.
             _allow_cpu(int(COMPILE_SECONDS))
-            rules = _rules_for(rules_version, specs)
-            _allow_cpu(cpu_budget)
-        else:
-            rules = _rules_for(rules_version, specs)
+        rules = _rules_for(rules_version, specs)
+        _allow_cpu(cpu_budget)
         return "prepared", _prepare(parse_feed(body, headers, url), feed, tags, rules)
     except ParseMemoryError as error:
         return "memory", str(error)

@@ -567,15 +567,8 @@ class Store:
                  len(plan.new_items), plan.feed),
             )  # fmt: skip
             placed: dict[str, tuple[int, str]] = {}  # item key → (item id, story id)
-            index = self._recent_stories(conn, now) if plan.new_items else StoryIndex()
-            for new in plan.new_items:
-                story, joined = self._story_for(conn, index, new, now, stamp)
-                item_id = self._insert_item(conn, new, story, stamp)
-                if item_id is None:
-                    continue
-                placed[new.item.key] = (item_id, story)
-                if joined:
-                    self._add_source(conn, story, new.item, stamp)
+            if plan.new_items:
+                placed |= self._place_new_items(conn, plan.new_items, now, stamp)
             for edit in plan.edits:
                 placed[edit.item.key] = (edit.stored_id, self._update_item(conn, edit, stamp))
             conn.executemany(
@@ -621,6 +614,22 @@ class Store:
              json.dumps(matched), now, edit.stored_id),
         )  # fmt: skip
         return str(previous["story_id"])
+
+    def _place_new_items(
+        self, conn: sqlite3.Connection, new_items: Sequence[NewItem], now: datetime, stamp: str
+    ) -> dict[str, tuple[int, str]]:
+        """Each new item stored in its story: item key → (item id, story id)."""
+        index = self._recent_stories(conn, now)
+        placed: dict[str, tuple[int, str]] = {}
+        for new in new_items:
+            story, joined = self._story_for(conn, index, new, now, stamp)
+            item_id = self._insert_item(conn, new, story, stamp)
+            if item_id is None:
+                continue
+            placed[new.item.key] = (item_id, story)
+            if joined:
+                self._add_source(conn, story, new.item, stamp)
+        return placed
 
     def _story_for(
         self, conn: sqlite3.Connection, index: StoryIndex, new: NewItem, now: datetime, stamp: str

@@ -171,10 +171,15 @@ def same_headline(
         return False
     if item.entities.difference(story.words) and not item.words.issuperset(story.entities):
         return False
-    shared = _shared(item.words, story.words)
-    return (
-        shared / (len(item.words) + len(story.words) - shared) >= threshold
-        or shared / min(len(item.words), len(story.words)) >= CONTAINMENT
+    return _enough_shared(item.words, story.words, threshold)
+
+
+def _enough_shared(a: frozenset[str], b: Collection[str], threshold: float) -> bool:
+    """Jaccard similarity at the threshold, or the smaller set nearly all in the other."""
+    shared = _shared(a, b)
+    return bool(shared) and (
+        shared / (len(a) + len(b) - shared) >= threshold
+        or shared / min(len(a), len(b)) >= CONTAINMENT
     )
 
 
@@ -182,17 +187,8 @@ def _may_be_same(item: StorySignature, story: StoryCandidate) -> bool:
     """False only where same_headline is sure to be: the headline keys differ and too few
     words are shared to reach either threshold. Most candidates (a MinHash band shared by
     chance) end here after one set intersection."""
-    if item.headline_key is not None and item.headline_key == story.headline_key:
-        return True
-    words = item.words
-    shared = len(words.intersection(story.words))
-    if not shared:
-        return False
-    size, other = len(words), len(story.words)
-    return (
-        shared / (size + other - shared) >= SIMILARITY_THRESHOLD
-        or shared / min(size, other) >= CONTAINMENT
-    )
+    same_key = item.headline_key is not None and item.headline_key == story.headline_key
+    return same_key or _enough_shared(item.words, story.words, SIMILARITY_THRESHOLD)
 
 
 def _both_differ(a: frozenset[str], b: Collection[str]) -> bool:
