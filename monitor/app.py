@@ -40,6 +40,7 @@ class App(AsyncClosing):
     rng: random.Random = field(default_factory=random.Random)
     metrics: Metrics = field(default_factory=Metrics)
     polls_in_progress: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)
+    _targets: tuple[Config, dict[str, tuple[str, ...]]] | None = field(default=None, repr=False)
 
     def feed(self, name: str) -> FeedConfig | None:
         return next((f for f in self.config.feeds if f.display_name() == name), None)
@@ -60,7 +61,12 @@ class App(AsyncClosing):
         return HealthPolicy(alert_after=poll.failing_after, max_backoff=poll.max_backoff)
 
     def targets(self) -> dict[str, tuple[str, ...]]:
-        return {rule.name: self.config.rule_targets(rule) for rule in self.config.rules}
+        """Each rule's notifiers, worked out once per config: every poll asks."""
+        if self._targets is None or self._targets[0] is not self.config:
+            config = self.config
+            targets = {rule.name: config.rule_targets(rule) for rule in config.rules}
+            self._targets = (config, targets)
+        return self._targets[1]
 
     async def close(self) -> None:
         await self.parser.close()

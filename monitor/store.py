@@ -620,9 +620,10 @@ class Store:
     ) -> dict[str, tuple[int, str]]:
         """Each new item stored in its story: item key → (item id, story id)."""
         index = self._recent_stories(conn, now)
+        since = iso(now - HEADLINE_WINDOW)
         placed: dict[str, tuple[int, str]] = {}
         for new in new_items:
-            story, joined = self._story_for(conn, index, new, now, stamp)
+            story, joined = self._story_for(conn, index, new, now, stamp, since)
             item_id = self._insert_item(conn, new, story, stamp)
             if item_id is None:
                 continue
@@ -632,12 +633,18 @@ class Store:
         return placed
 
     def _story_for(
-        self, conn: sqlite3.Connection, index: StoryIndex, new: NewItem, now: datetime, stamp: str
+        self,
+        conn: sqlite3.Connection,
+        index: StoryIndex,
+        new: NewItem,
+        now: datetime,
+        stamp: str,
+        since: str,
     ) -> tuple[str, bool]:
         """The story a new item belongs to, and whether it joined one already recorded.
-        `index` is the headline window's, up to date; `stamp` is `now` as stored."""
+        `index` is the headline window's, up to date; `stamp` is `now` as stored, and
+        `since` the window's start."""
         sig = new.signature
-        since = iso(now - HEADLINE_WINDOW)
         while True:
             candidates = self._story_candidates(conn, index, sig, since)
             chosen = choose_story(sig, candidates, now)
@@ -652,7 +659,7 @@ class Store:
         story = "st_" + digest(new.item.feed, new.item.key)
         number = _insert_story(conn, story, sig, stamp)
         if number:
-            index.add(number, stamp, _index_keys(sig.headline_key, sig.bands))
+            index.add(number, stamp, _index_keys(sig.headline_key, sig.bands), sig.words)
             self._remember_story(
                 StoryCandidate(
                     id=story,
@@ -684,6 +691,8 @@ class Store:
                 (number, first_seen, _index_keys(headline, _unpacked(bands)))
                 for number, headline, bands, first_seen in conn.execute(recent, (0, since))
             )
+            for story in self._decoded_stories.values():
+                index.describe(story.seq, story.words)
         elif version != self._data_version:
             # Another process wrote since we last looked: add the stories it wrote.
             for number, headline, bands, first_seen in conn.execute(recent, (index.highest, since)):
@@ -711,11 +720,15 @@ class Store:
             ).fetchone()
             linked = self._stories_by_number([row[0]]) if row else []
             found += [replace(story, link_key=sig.link_key) for story in linked]
-        numbers = index.find(_index_keys(sig.headline_key, sig.bands), since)
-        found += self._stories_by_number(numbers)
+        numbers = index.find_similar(sig.bands, sig.words, since)
+        if sig.headline_key is not None:
+            numbers = sorted({*numbers, *index.find([sig.headline_key], since)})
+        found += self._stories_by_number(numbers, index)
         return found
 
-    def _stories_by_number(self, numbers: list[int]) -> list[StoryCandidate]:
+    def _stories_by_number(
+        self, numbers: list[int], index: StoryIndex | None = None
+    ) -> list[StoryCandidate]:
         known = self._decoded_stories
         stories = [known[number] for number in numbers if number in known]
         missing = [number for number in numbers if number not in known]
@@ -739,6 +752,8 @@ class Store:
             )
             stories.append(story)
             self._remember_story(story)
+            if index is not None:
+                index.describe(story.seq, story.words)
         return stories
 
     def _remember_story(self, story: StoryCandidate) -> None:

@@ -176,11 +176,36 @@ def same_headline(
 
 def _enough_shared(a: frozenset[str], b: Collection[str], threshold: float) -> bool:
     """Jaccard similarity at the threshold, or the smaller set nearly all in the other."""
-    shared = _shared(a, b)
+    return _enough_of(_shared(a, b), len(a), len(b), threshold)
+
+
+def _enough_of(shared: int, a_count: int, b_count: int, threshold: float) -> bool:
+    # Rises with `shared` (float division is monotonic), which least_shared relies on.
     return bool(shared) and (
-        shared / (len(a) + len(b) - shared) >= threshold
-        or shared / min(len(a), len(b)) >= CONTAINMENT
+        shared / (a_count + b_count - shared) >= threshold
+        or shared / min(a_count, b_count) >= CONTAINMENT
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def least_shared(a_count: int, b_count: int) -> int:
+    """The fewest words two headlines of these sizes must share to pass the quick reject
+    (`_may_be_same` without a common headline key). Lets the story index drop candidates
+    by an upper bound on the words they share, without comparing the words themselves."""
+    for shared in range(1, min(a_count, b_count) + 1):
+        if _enough_of(shared, a_count, b_count, SIMILARITY_THRESHOLD):
+            return shared
+    return min(a_count, b_count) + 1  # only for an empty set: nothing is enough
+
+
+def word_print(words: Iterable[str]) -> int:
+    """One bit per word among 128, by the process's own string hash (never stored). A
+    bit of one print missing from another's stands for at least one word the other
+    lacks, so the prints of two headlines bound the words they can share."""
+    bits = 0
+    for word in words:
+        bits |= 1 << (hash(word) & 127)
+    return bits
 
 
 def _may_be_same(item: StorySignature, story: StoryCandidate) -> bool:

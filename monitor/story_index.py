@@ -6,6 +6,12 @@ and would otherwise write 12 rows per new story at random places in an on-disk i
 largest cost of a busy pass (bench/RESULTS.md). It only proposes candidates; the store
 still reads each candidate's words, and the core judges.
 
+Most candidates a band proposes share one frequent word and little else, and judging
+each one was the largest cost of choosing stories. A story whose words the index was told
+carries a 128-bit print of them, and a band lookup leaves out every story whose print
+shows it cannot share enough words with the item (`story.least_shared`): exactly the
+candidates the core's quick reject would have turned down, for a few integer operations.
+
 The keys live in flat arrays (a chained hash table): 20,000 stories make 260,000 keys,
 which as dict entries of int objects would take about 18 MB, and here take about 6. A key
 that many stories share (a band of frequent words) moves to a list of its own, so that
@@ -14,14 +20,19 @@ finding its stories is one lookup instead of a walk along a long chain.
 
 from __future__ import annotations
 
+import functools
 from array import array
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+
+from monitor.story import least_shared, word_print
 
 Key = int | str  # a MinHash band (a 64-bit number) or a headline key
 _MASK64 = (1 << 64) - 1
 _HOT = 4  # stories under one key before it gets its own list
 _MOVED = -1  # in place of a story number: the entry's key moved to the hot lists
+_COUNT_BITS = 8  # a print is kept as (bits << 8) | how many words
+_COUNT_MASK = (1 << _COUNT_BITS) - 1
 
 
 class StoryIndex:
@@ -37,6 +48,7 @@ class StoryIndex:
         self._hot: dict[int, list[int]] = {}  # key → its stories, for keys shared widely
         # Keys of one story each, from a bulk load (see `of`); added keys go to the chains.
         self._unique: dict[int, int] = {}
+        self._prints: dict[int, int] = {}  # live number → its words' print and count
         self._forgotten = 0  # numbers still in entries, though no longer live
         self.highest = 0
 
@@ -67,7 +79,13 @@ class StoryIndex:
     def __len__(self) -> int:
         return len(self._first_seen)
 
-    def add(self, number: int, first_seen: str, keys: Iterable[Key]) -> None:
+    def add(
+        self,
+        number: int,
+        first_seen: str,
+        keys: Iterable[Key],
+        words: Collection[str] | None = None,
+    ) -> None:
         if number in self._first_seen:
             return
         self._first_seen[number] = first_seen
@@ -76,11 +94,20 @@ class StoryIndex:
             self._insert(_as_int(key), number)
         if len(self._keys) > 2 * len(self._heads):
             self._grow()
+        if words is not None:
+            self.describe(number, words)
+
+    def describe(self, number: int, words: Collection[str]) -> None:
+        """The story's headline words (each once), so that `find_similar` can leave it out
+        for items it cannot match. Stories loaded in bulk are told as they are decoded."""
+        if number in self._first_seen and len(words) < 1 << _COUNT_BITS:
+            self._prints[number] = word_print(words) << _COUNT_BITS | len(words)
 
     def forget(self, number: int) -> None:
         """No longer a candidate (it was deleted). Its entries stay until a rebuild."""
         if self._first_seen.pop(number, None) is not None:
             self._forgotten += 1
+            self._prints.pop(number, None)
 
     def forget_before(self, since: str) -> None:
         """Forget stories first seen before `since`: they are outside the window."""
@@ -97,6 +124,43 @@ class StoryIndex:
     def find(self, keys: Iterable[Key], since: str) -> list[int]:
         """Live stories under any of these keys first seen at or after `since`, in
         number order."""
+        live = self._first_seen
+        return sorted({n for n in self._gather(keys) if n in live and live[n] >= since})
+
+    def find_similar(self, keys: Iterable[Key], words: Collection[str], since: str) -> list[int]:
+        """As `find`, less the described stories that cannot share enough of `words` (each
+        once) to be judged the same headline. Not for a headline key: equal keys make the
+        same story whatever the words."""
+        count = len(words)
+        # Prints are kept shifted past their word count; so is this one, whose low bits
+        # stay clear so that a count never reads as words.
+        own = word_print(words) << _COUNT_BITS
+        not_own = ~(own | _COUNT_MASK)
+        needed = _needed(count)
+        live, prints = self._first_seen, self._prints
+        kept = []
+        for number in set(self._gather(keys)):
+            described = prints.get(number)  # only live stories have one
+            if described is None:
+                if number in live:
+                    kept.append(number)
+                continue
+            # A bit one print has and the other lacks stands for at least one word the
+            # other headline lacks: what is left bounds the words they share.
+            other_count = described & _COUNT_MASK
+            least = needed[other_count]
+            if (
+                count - (own & ~described).bit_count() < least
+                or other_count - (described & not_own).bit_count() < least
+            ):
+                continue
+            kept.append(number)
+        kept = [number for number in kept if live[number] >= since]
+        kept.sort()
+        return kept
+
+    def _gather(self, keys: Iterable[Key]) -> list[int]:
+        """Every number filed under these keys, live or not, repeats included."""
         found: list[int] = []
         heads, stored, numbers, following = self._heads, self._keys, self._numbers, self._next
         mask = len(heads) - 1
@@ -116,8 +180,7 @@ class StoryIndex:
                 if stored[entry] == wanted:
                     found.append(numbers[entry])
                 entry = following[entry]
-        live = self._first_seen
-        return sorted({n for n in found if n in live and live[n] >= since})
+        return found
 
     def _insert(self, key: int, number: int) -> None:
         shared = self._hot.get(key)
@@ -155,6 +218,12 @@ class StoryIndex:
             following[entry] = heads[bucket]
             heads[bucket] = entry
         self._heads = heads
+
+
+@functools.lru_cache(maxsize=256)
+def _needed(count: int) -> tuple[int, ...]:
+    """least_shared(count, n) for every word count n a print can hold."""
+    return tuple([least_shared(count, other) for other in range(1 << _COUNT_BITS)])
 
 
 def _as_int(key: Key) -> int:

@@ -17,7 +17,7 @@ from sqlite_utils import Database
 from monitor.decide import plan_poll
 from monitor.models import Entry, FeedState, Item, PollPlan
 from monitor.store import Store, migrations
-from monitor.story import minhash_bands, signature
+from monitor.story import SIMILARITY_THRESHOLD, _enough_shared, minhash_bands, signature
 from monitor.story_index import StoryIndex
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -89,6 +89,47 @@ def test_answers_as_a_plain_mapping_would_while_it_grows(loaded: int) -> None:
         assert index.find([key], "") == sorted(reference[key])
     assert index.find([rng.getrandbits(64)], "") == []
     assert index.highest == 2_999 and len(index) == 2_999
+
+
+def test_a_similar_lookup_keeps_every_story_the_quick_reject_would_keep() -> None:
+    """`find_similar` leaves out stories by their word prints alone. On word sets of every
+    size, from a vocabulary small enough that prints collide, it must never leave out one
+    that shares enough words for `_may_be_same`, and must leave out most that do not."""
+    rng = random.Random(8)
+    for vocabulary_size in (12, 60, 3_000):
+        vocabulary = [f"w{n}" for n in range(vocabulary_size)]
+        index = StoryIndex()
+        stories: dict[int, frozenset[str]] = {}
+        for number in range(1, 1_500):
+            words = frozenset(rng.sample(vocabulary, rng.randint(1, min(40, vocabulary_size))))
+            stories[number] = words
+            index.add(number, "2026-11-23T00:00:00.000000Z", [7], words)
+        index.add(1_500, "2026-11-23T00:00:00.000000Z", [7])  # never described: always kept
+        dropped = unlike = 0
+        for _ in range(100):
+            words = frozenset(rng.sample(vocabulary, rng.randint(1, min(40, vocabulary_size))))
+            found = index.find_similar([7], words, "")
+            assert 1_500 in found
+            for number, story_words in stories.items():
+                if _enough_shared(words, story_words, SIMILARITY_THRESHOLD):
+                    assert number in found, (sorted(words), sorted(story_words))
+                else:
+                    unlike += 1
+                    dropped += number not in found
+        assert unlike > 10_000
+        if vocabulary_size == 3_000:  # prints rarely collide: nearly all are left out
+            assert dropped / unlike > 0.95
+
+
+def test_a_similar_lookup_honours_the_window_and_forgetting() -> None:
+    index = StoryIndex()
+    words = frozenset("north korean troops arrive kursk".split())
+    index.add(1, "2026-11-20T00:00:00.000000Z", [3], words)
+    index.add(2, "2026-11-23T00:00:00.000000Z", [3], words)
+    index.add(3, "2026-11-23T00:00:00.000000Z", [3], words)
+    index.forget(3)
+    assert index.find_similar([3], words, "2026-11-21T00:00:00.000000Z") == [2]
+    assert index.find_similar([3], words, "") == [1, 2]
 
 
 # --- the store keeping it -----------------------------------------------------------------
