@@ -7,6 +7,7 @@ never contain the URL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import zlib
 from collections import defaultdict
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 import sniffio
 
-from monitor import __version__
+from monitor import __version__, http_backend
 from monitor.clock import utcnow
 from monitor.closing import AsyncClosing
 from monitor.models import FeedState, FetchResult
@@ -25,6 +26,10 @@ from monitor.models import FeedState, FetchResult
 USER_AGENT = f"news-monitor/{__version__} (+https://github.com/news-monitor; feed alerting)"
 MAX_REDIRECTS = 5
 PERMANENT_REDIRECTS = frozenset({301, 308})
+# An answer without a feed (304, 410, an error page) is read to its end, so its connection
+# can be reused, only when it is at most this big and arrives within this long.
+_SMALL_BODY = 64 << 10
+_SMALL_BODY_SECONDS = 1.0
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json,"
     " application/xml;q=0.9, text/xml;q=0.8, application/json;q=0.7, */*;q=0.5"
@@ -66,6 +71,7 @@ class Fetcher(AsyncClosing):
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
             proxy=proxy,
         )
+        http_backend.install(self._client)
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -102,12 +108,15 @@ class Fetcher(AsyncClosing):
             moved_to = _permanent_move(response)
             status = response.status_code
             if status == 304:
+                await _finish_small_body(response)
                 return FetchResult(
                     "not_modified", http_status=304, final_url=final_url, moved_to=moved_to
                 )
             if status == 410:
+                await _finish_small_body(response)
                 return FetchResult("gone", http_status=410, error="HTTP 410 Gone")
             if status >= 400 or status < 200:
+                await _finish_small_body(response)
                 return FetchResult(
                     "error",
                     http_status=status,
@@ -187,6 +196,23 @@ class _Inflater:
 
     def finish(self, limit: int) -> bytes:
         return self._inflate.flush(max(limit, 1)) if not self._inflate.eof else b""
+
+
+async def _finish_small_body(response: httpx.Response) -> None:
+    """Read an unused body to its end when it is small and quick, so the connection goes
+    back to the pool: httpcore closes one whose response was left unread, and a pass of
+    1,000 304s from one host then opened 1,000 connections. Anything else (large, slow,
+    broken) is left, and closing the response closes that connection only."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > _SMALL_BODY:
+        return
+    size = 0
+    with contextlib.suppress(TimeoutError, httpx.HTTPError):
+        async with asyncio.timeout(_SMALL_BODY_SECONDS):
+            async for chunk in response.aiter_raw():
+                size += len(chunk)
+                if size > _SMALL_BODY:
+                    return
 
 
 def _permanent_move(response: httpx.Response) -> str | None:
