@@ -1,16 +1,19 @@
-"""Connections under the fetcher, against a real keep-alive server on 127.0.0.1 that
-counts the connections it accepts: answers without a feed (304, errors) give their
-connection back to the pool, and a connection the server dropped while idle is noticed
-before it is reused."""
+"""Connections under the fetcher and its asyncio network backend, against a real
+keep-alive server on 127.0.0.1 that counts the connections it accepts: answers without a
+feed (304, errors) give their connection back to the pool, a connection the server
+dropped while idle is noticed before it is reused, and TLS, large bodies and dead
+servers come through as they did on httpcore's own backend."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
+import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -119,16 +122,77 @@ def test_the_backend_reaches_the_pool_of_a_plain_and_a_proxied_client() -> None:
     assert proxied >= 1
 
 
-def test_readability_is_data_or_a_closed_peer_and_nothing_else() -> None:
-    ours, theirs = socket.socketpair()
-    with ours, theirs:
-        assert not http_backend.is_readable(ours)
-        theirs.sendall(b"x")
-        time.sleep(0.01)
-        assert http_backend.is_readable(ours)
-        ours.recv(1)
-        assert not http_backend.is_readable(ours)
-        theirs.close()
-        assert http_backend.is_readable(ours)
-    assert http_backend.is_readable(ours)  # closed here: fileno() is -1
-    assert http_backend.is_readable(None)
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made here: tests reach no CA."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_a_feed_over_tls_is_fetched_through_the_backend(
+    server: _CountingServer, certificate: tuple[Path, Path]
+) -> None:
+    cert, key = certificate
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(cert, key)
+    server.socket = served.wrap_socket(server.socket, server_side=True)
+    server.answer = (200, b"<rss>" + b"x" * 300_000 + b"</rss>")
+    trusted = ssl.create_default_context(cafile=str(cert))
+
+    async def fetch_twice() -> tuple[int, list[bytes]]:
+        async with httpx.AsyncClient(verify=trusted) as client:
+            reached = http_backend.install(client)
+            url = f"https://127.0.0.1:{server.server_address[1]}/feed"
+            return reached, [(await client.get(url)).content for _ in range(2)]
+
+    reached, bodies = asyncio.run(fetch_twice())
+    assert reached == 1
+    assert bodies == [server.answer[1]] * 2
+    assert server.connections == 1
+
+
+def test_a_large_body_arrives_whole_through_the_read_buffer_limit(
+    server: _CountingServer,
+) -> None:
+    # Larger than the backend's read buffer many times over, so reading pauses and resumes.
+    body = bytes(range(256)) * 40_000
+    server.answer = (200, body)
+    url = f"http://127.0.0.1:{server.server_address[1]}/feed"
+
+    async def fetch() -> bytes:
+        fetcher = Fetcher(timeout=10.0, concurrency=2, max_body=len(body))
+        try:
+            result = await fetcher.fetch(url, FeedState("feed"))
+            return result.body
+        finally:
+            await fetcher.close()
+
+    assert asyncio.run(fetch()) == body
+
+
+def test_a_refused_connection_and_a_silent_server_are_errors_with_reasons() -> None:
+    with socket.socket() as unused, socket.socket() as silent:
+        unused.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # accepts, never answers
+
+        async def fetch(port: int) -> str | None:
+            fetcher = Fetcher(timeout=0.5, concurrency=2, max_body=1 << 20)
+            try:
+                result = await fetcher.fetch(f"http://127.0.0.1:{port}/feed", FeedState("f"))
+                return result.error
+            finally:
+                await fetcher.close()
+
+        refused = asyncio.run(fetch(unused.getsockname()[1]))
+        silence = asyncio.run(fetch(silent.getsockname()[1]))
+    assert refused is not None and refused.startswith("cannot connect (")
+    assert "refused" in refused.lower()
+    assert silence == "timed out after 0.5s"
