@@ -687,8 +687,8 @@ class Store:
             " WHERE seq > ? AND first_seen_at >= ? ORDER BY seq"
         )
         if index is None:
-            index = StoryIndex.of(
-                (number, first_seen, _index_keys(headline, _unpacked(bands)))
+            index = StoryIndex.of_packed(
+                (number, first_seen, headline, bands)
                 for number, headline, bands, first_seen in conn.execute(recent, (0, since))
             )
             for story in self._decoded_stories.values():

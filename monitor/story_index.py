@@ -21,9 +21,10 @@ finding its stories is one lookup instead of a walk along a long chain.
 from __future__ import annotations
 
 import functools
+import sys
 from array import array
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 
 from monitor.story import least_shared, word_print
 
@@ -54,26 +55,62 @@ class StoryIndex:
 
     @classmethod
     def of(cls, stories: Iterable[tuple[int, str, Iterable[Key]]]) -> StoryIndex:
-        """An index of many stories at once (read from the database): counted and filed
-        in a few passes instead of a chain walk per key, about five times faster."""
-        index = cls()
+        """An index of many stories at once: counted and filed in a few passes instead of
+        a chain walk per key, about five times faster."""
+        first_seen: dict[int, str] = {}
         keys: list[int] = []
         numbers: list[int] = []
-        for number, first_seen, story_keys in stories:
-            if number in index._first_seen:
+        for number, seen, story_keys in stories:
+            if number in first_seen:
                 continue
-            index._first_seen[number] = first_seen
+            first_seen[number] = seen
             own = [_as_int(key) for key in story_keys]
             keys += own
             numbers += [number] * len(own)
-        index.highest = max(index._first_seen, default=0)
-        counts = Counter(keys)
-        unique, hot = index._unique, index._hot
-        for key, number in zip(keys, numbers, strict=True):
-            if counts[key] == 1:
-                unique[key] = number
-            else:
-                hot.setdefault(key, []).append(number)
+        return cls._filed(first_seen, keys, numbers)
+
+    @classmethod
+    def of_packed(cls, stories: Iterable[tuple[int, str, str | None, bytes]]) -> StoryIndex:
+        """As `of`, from rows as the stories table holds them: number, first seen, headline
+        key, and the bands packed as little-endian 64-bit words. A one-shot poll loads the
+        whole window this way before its first new item; unpacking each story's bands in
+        one call instead of key by key takes about half the time off."""
+        first_seen: dict[int, str] = {}
+        keys = array("Q")
+        numbers: list[int] = []
+        swap = sys.byteorder != "little"
+        for number, seen, headline_key, bands in stories:
+            if number in first_seen:
+                continue
+            first_seen[number] = seen
+            own = array("Q", bands)
+            if swap:
+                own.byteswap()
+            if headline_key is not None:
+                own.append(_as_int(headline_key))
+            keys += own
+            numbers += [number] * len(own)
+        return cls._filed(first_seen, keys, numbers)
+
+    @classmethod
+    def _filed(
+        cls, first_seen: dict[int, str], keys: Sequence[int], numbers: list[int]
+    ) -> StoryIndex:
+        """`keys[i]` belongs to story `numbers[i]`, in number order. A key of one story goes
+        to the unique table; a key several share, to a hot list of them in number order."""
+        index = cls()
+        index._first_seen = first_seen
+        index.highest = max(first_seen, default=0)
+        unique = dict(zip(keys, numbers, strict=True))
+        if len(unique) < len(keys):
+            shared = {key for key, count in Counter(keys).items() if count > 1}
+            hot = index._hot
+            for key, number in zip(keys, numbers, strict=True):
+                if key in shared:
+                    hot.setdefault(key, []).append(number)
+            for key in shared:
+                del unique[key]
+        index._unique = unique
         return index
 
     def __len__(self) -> int:

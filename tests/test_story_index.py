@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import struct
 from collections import defaultdict
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -89,6 +90,29 @@ def test_answers_as_a_plain_mapping_would_while_it_grows(loaded: int) -> None:
         assert index.find([key], "") == sorted(reference[key])
     assert index.find([rng.getrandbits(64)], "") == []
     assert index.highest == 2_999 and len(index) == 2_999
+
+
+def test_loading_packed_rows_answers_as_loading_their_keys() -> None:
+    """`of_packed` reads the stories table's own columns (bands as little-endian words, a
+    headline key or none); it must file every key exactly as `of` does."""
+    rng = random.Random(9)
+    pool = [rng.getrandbits(64) for _ in range(400)]
+    headlines = ["north korean troops kursk", "floods in valencia", None]
+    rows: list[tuple[int, str, str | None, bytes]] = []
+    stories: list[tuple[int, str, list[int | str]]] = []
+    for number in range(1, 2_000):
+        bands = rng.sample(pool, 12) if number % 7 else []  # a short headline has no bands
+        headline = headlines[number % 3]
+        rows.append((number, "2026-11-23T00:00:00.000000Z", headline,
+                     struct.pack(f"<{len(bands)}Q", *bands)))  # fmt: skip
+        keys: list[int | str] = [*bands, *([headline] if headline else [])]
+        stories.append((number, "2026-11-23T00:00:00.000000Z", keys))
+    packed, plain = StoryIndex.of_packed(rows), StoryIndex.of(stories)
+    probes: list[int | str] = [*pool, "north korean troops kursk", "floods in valencia", 12345]
+    for key in probes:
+        assert packed.find([key], "") == plain.find([key], "")
+    assert packed.find(pool[:3], "")  # the pool is shared: lookups find stories
+    assert packed.highest == plain.highest == 1_999 and len(packed) == len(plain)
 
 
 def test_a_similar_lookup_keeps_every_story_the_quick_reject_would_keep() -> None:
