@@ -44,6 +44,17 @@ class BodyTooLarge(Exception):
     pass
 
 
+class _SetCookiesOnly(httpx.Cookies):
+    """The client's cookie jar, looked at only for responses that set a cookie. httpx
+    builds urllib stand-ins of every request and response to find their cookies, a
+    twentieth of a quiet poll's cost, and feeds almost never set any; the few that do
+    (a cookie, then a redirect back to the feed) still get theirs kept and sent."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers:
+            super().extract_cookies(response)
+
+
 class Fetcher(AsyncClosing):
     def __init__(
         self,
@@ -72,6 +83,8 @@ class Fetcher(AsyncClosing):
             proxy=proxy,
         )
         http_backend.install(self._client)
+        if isinstance(getattr(self._client, "_cookies", None), httpx.Cookies):
+            self._client._cookies = _SetCookiesOnly()
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -29,6 +29,14 @@ class _Handler(BaseHTTPRequestHandler):
     server: _CountingServer
 
     def do_GET(self) -> None:
+        if self.server.cookie_wall and "pass=1" not in self.headers.get("Cookie", ""):
+            # As some CDNs guard a feed: set a cookie, send the reader back to the feed.
+            self.send_response(302)
+            self.send_header("Set-Cookie", "pass=1; Path=/")
+            self.send_header("Location", self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         status, body = self.server.answer
         self.send_response(status)
         self.send_header("ETag", '"v1"')
@@ -51,6 +59,7 @@ class _CountingServer(ThreadingHTTPServer):
         self.connections = 0
         self.answer: tuple[int, bytes] = (304, b"")
         self.drop_after_answer = False
+        self.cookie_wall = False
 
     def verify_request(self, request: Any, client_address: Any) -> bool:
         self.connections += 1
@@ -105,6 +114,22 @@ def test_a_connection_the_server_dropped_while_idle_is_replaced_not_reused(
     # The pause lets the server's close arrive before the next request is assigned.
     assert _fetch_times(server, 4, pause=0.1) == ["not_modified"] * 4
     assert server.connections == 4
+
+
+def test_a_feed_behind_a_cookie_and_a_redirect_is_still_fetched(server: _CountingServer) -> None:
+    server.cookie_wall = True
+    server.answer = (200, b"<rss></rss>")
+    url = f"http://127.0.0.1:{server.server_address[1]}/feed"
+
+    async def fetch() -> tuple[str, bytes]:
+        fetcher = Fetcher(timeout=5.0, concurrency=2, max_body=1 << 20)
+        try:
+            result = await fetcher.fetch(url, FeedState("feed"))
+            return result.status, result.body
+        finally:
+            await fetcher.close()
+
+    assert asyncio.run(fetch()) == ("ok", b"<rss></rss>")
 
 
 def test_the_backend_reaches_the_pool_of_a_plain_and_a_proxied_client() -> None:
