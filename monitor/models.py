@@ -5,11 +5,29 @@ Frozen and slotted; no behaviour beyond trivial derived values.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+
+_T = TypeVar("_T", bound=type)
 
 
+def pickled_by_fields(cls: _T) -> _T:
+    """Pickle a frozen slotted dataclass as its class and field values, so that unpickling
+    is one call of its constructor. dataclasses' own slot-state protocol runs `fields()`
+    and a Python loop per object: the daemon unpickled each parsed feed's items, matches
+    and signatures three times slower that way (0.26 ms against 0.09 for 20 items)."""
+    names = tuple(f.name for f in fields(cls))
+
+    def __reduce__(self: object) -> tuple[type, tuple[object, ...]]:
+        return (type(self), tuple([getattr(self, name) for name in names]))
+
+    # Apply after @dataclass: with slots=True it returns a new class, the one to patch.
+    setattr(cls, "__reduce__", __reduce__)  # noqa: B010 - mypy forbids assigning a method
+    return cls
+
+
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One feed entry as the feed gave it, reduced to plain text."""
@@ -24,6 +42,7 @@ class Entry:
     published_at: datetime | None
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class ParsedFeed:
     title: str
@@ -33,6 +52,7 @@ class ParsedFeed:
     warning: str | None = None
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Item:
     """An entry with its identity within its feed."""
@@ -44,6 +64,7 @@ class Item:
     content_hash: str
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Hit:
     """A rule term found in an item: which term, in which field, and where in that
@@ -56,6 +77,7 @@ class Hit:
     text: str = ""
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Match:
     rule: str
@@ -127,6 +149,7 @@ class AlertIntent:
     deliveries: tuple[tuple[str, str], ...]  # (delivery id, notifier name)
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class StorySignature:
     """What an item offers for finding its story among other feeds' items."""

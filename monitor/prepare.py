@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from monitor.identity import identify
-from monitor.models import Item, Match, ParsedFeed, StorySignature
+from monitor.models import Item, Match, ParsedFeed, StorySignature, pickled_by_fields
 from monitor.rules import RuleSet
 from monitor.story import signature
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Prepared:
     parsed: ParsedFeed

@@ -5,7 +5,10 @@ no worker outlives the pool or the daemon (reaped, never left as a zombie)."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
+import pickle
+import pickletools
 import signal
 import subprocess
 import sys
@@ -19,7 +22,7 @@ import pytest
 from monitor.config import RuleConfig
 from monitor.models import ParsedFeed
 from monitor.parse import MAX_TITLE_CHARS, ParseError, ParseMemoryError, parse_feed
-from monitor.parsing import ParserPool, ParserPoolClosed
+from monitor.parsing import ParserPool, ParserPoolClosed, _ReplyUnpickler
 from monitor.prepare import Prepared, prepare
 from monitor.rules import compile_rules
 from monitor.rules.ruleset import rule_specs
@@ -392,6 +395,19 @@ def test_prepared_items_are_what_the_core_computes_in_process() -> None:
         assert sum(len(found) for found in got.matches) == 21  # 20 fronts, one "Story 10"
 
     run(test)
+
+
+def test_a_prepared_reply_pickles_as_constructor_calls_and_comes_back_equal() -> None:
+    prepared = prepare(
+        parse_feed(GOOD, {}, URL), "wire", ("ukraine",), compile_rules((TROOPS, STORY_TEN))
+    )
+    payload = pickle.dumps(("prepared", prepared), protocol=pickle.HIGHEST_PROTOCOL)
+    # Each object is its class called with its fields, not dataclasses' slot state.
+    opcodes = {op.name for op, _, _ in pickletools.genops(payload)}
+    assert "REDUCE" in opcodes and "BUILD" not in opcodes
+    assert _ReplyUnpickler(io.BytesIO(payload)).load() == ("prepared", prepared)
+    warned = ParsedFeed("t", None, prepared.parsed.entries, warning="ill-formed")
+    assert pickle.loads(pickle.dumps(warned)) == warned
 
 
 def test_new_rules_reach_every_worker_and_survive_a_bad_body_and_a_replaced_worker() -> None:
