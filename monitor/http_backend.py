@@ -19,7 +19,7 @@ import asyncio
 import os
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 import httpcore
@@ -42,21 +42,14 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                transport, protocol = await loop.create_connection(
-                    _Protocol,
-                    host,
-                    port,
-                    local_addr=(local_address, 0) if local_address else None,
-                    happy_eyeballs_delay=_HAPPY_EYEBALLS_DELAY,
-                )
-        except TimeoutError as error:
-            raise httpcore.ConnectTimeout("timed out while connecting") from error
-        except OSError as error:
-            raise httpcore.ConnectError(_reason(error)) from error
-        _set_options(transport, socket_options)
-        return _Stream(transport, protocol)
+        connecting = loop.create_connection(
+            _Protocol,
+            host,
+            port,
+            local_addr=(local_address, 0) if local_address else None,
+            happy_eyeballs_delay=_HAPPY_EYEBALLS_DELAY,
+        )
+        return await _connected(connecting, timeout, socket_options)
 
     async def connect_unix_socket(
         self,
@@ -64,19 +57,27 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                transport, protocol = await loop.create_unix_connection(_Protocol, path)
-        except TimeoutError as error:
-            raise httpcore.ConnectTimeout("timed out while connecting") from error
-        except OSError as error:
-            raise httpcore.ConnectError(_reason(error)) from error
-        _set_options(transport, socket_options)
-        return _Stream(transport, protocol)
+        connecting = asyncio.get_running_loop().create_unix_connection(_Protocol, path)
+        return await _connected(connecting, timeout, socket_options)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+async def _connected(
+    connecting: Coroutine[Any, Any, tuple[asyncio.Transport, _Protocol]],
+    timeout: float | None,
+    socket_options: Iterable[Any] | None,
+) -> _Stream:
+    try:
+        async with asyncio.timeout(timeout):
+            transport, protocol = await connecting
+    except TimeoutError as error:
+        raise httpcore.ConnectTimeout("timed out while connecting") from error
+    except OSError as error:
+        raise httpcore.ConnectError(_reason(error)) from error
+    _set_options(transport, socket_options)
+    return _Stream(transport, protocol)
 
 
 def _reason(error: OSError) -> str:
