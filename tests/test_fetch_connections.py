@@ -7,6 +7,7 @@ servers come through as they did on httpcore's own backend."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 import subprocess
@@ -161,13 +162,23 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
+def _serve_tls(server: _CountingServer, certificate: tuple[Path, Path]) -> Path:
+    """Make the server speak TLS; returns the certificate a client must trust. The
+    handshake runs in each connection's thread, not in the accepting one, so a client
+    that fails before it fails its test instead of hanging the server's shutdown."""
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(
+        server.socket, server_side=True, do_handshake_on_connect=False
+    )
+    return cert
+
+
 def test_a_feed_over_tls_is_fetched_through_the_backend(
     server: _CountingServer, certificate: tuple[Path, Path]
 ) -> None:
-    cert, key = certificate
-    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    served.load_cert_chain(cert, key)
-    server.socket = served.wrap_socket(server.socket, server_side=True)
+    cert = _serve_tls(server, certificate)
     server.answer = (200, b"<rss>" + b"x" * 300_000 + b"</rss>")
     trusted = ssl.create_default_context(cafile=str(cert))
 
@@ -181,6 +192,73 @@ def test_a_feed_over_tls_is_fetched_through_the_backend(
     assert reached == 1
     assert bodies == [server.answer[1]] * 2
     assert server.connections == 1
+
+
+class _ConnectProxy:
+    """An HTTP proxy that only tunnels (CONNECT), as corporate proxies do for https."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.tunnels: list[str] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
+
+    def _tunnel(self, client: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += client.recv(4096)
+        target = head.split()[1].decode()
+        self.tunnels.append(target)
+        host, port = target.rsplit(":", 1)
+        upstream = socket.create_connection((host, int(port)))
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        for source, sink in ((client, upstream), (upstream, client)):
+            threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := source.recv(65536):
+            sink.sendall(data)
+    with contextlib.suppress(OSError):
+        sink.shutdown(socket.SHUT_WR)
+
+
+def test_tls_through_a_tunnelling_proxy_upgrades_the_proxied_connection(
+    server: _CountingServer, certificate: tuple[Path, Path]
+) -> None:
+    cert = _serve_tls(server, certificate)
+    server.answer = (200, b"<rss>through the tunnel</rss>")
+    proxy = _ConnectProxy()
+
+    async def fetch() -> tuple[int, bytes]:
+        trusted = ssl.create_default_context(cafile=str(cert))
+        async with httpx.AsyncClient(verify=trusted, proxy=proxy.url) as client:
+            reached = http_backend.install(client)
+            url = f"https://127.0.0.1:{server.server_address[1]}/feed"
+            return reached, (await client.get(url)).content
+
+    try:
+        reached, body = asyncio.run(fetch())
+    finally:
+        proxy.close()
+    assert reached >= 1
+    assert body == b"<rss>through the tunnel</rss>"
+    assert proxy.tunnels == [f"127.0.0.1:{server.server_address[1]}"]
 
 
 def test_a_large_body_arrives_whole_through_the_read_buffer_limit(
