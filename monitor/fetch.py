@@ -120,16 +120,16 @@ class Fetcher(AsyncClosing):
             final_url = str(response.url)
             moved_to = _permanent_move(response)
             status = response.status_code
-            if status == 304:
+            if status in (304, 410) or not 200 <= status < 400:
+                # No feed in the body (304, 410, an error page): only its connection matters.
                 await _finish_small_body(response)
+            if status == 304:
                 return FetchResult(
                     "not_modified", http_status=304, final_url=final_url, moved_to=moved_to
                 )
             if status == 410:
-                await _finish_small_body(response)
                 return FetchResult("gone", http_status=410, error="HTTP 410 Gone")
             if status >= 400 or status < 200:
-                await _finish_small_body(response)
                 return FetchResult(
                     "error",
                     http_status=status,

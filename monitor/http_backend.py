@@ -108,7 +108,7 @@ class _Protocol(asyncio.Protocol):
         self.ended = False  # end of stream, or the connection is gone
         self.error: Exception | None = None
         self._reading_paused = False
-        self._writing_paused = False
+        self.writing_paused = False  # the transport's buffer is full: wait to write more
         self._readable: asyncio.Future[None] | None = None
         self._writable: asyncio.Future[None] | None = None
 
@@ -135,10 +135,10 @@ class _Protocol(asyncio.Protocol):
         _wake(self._writable)
 
     def pause_writing(self) -> None:
-        self._writing_paused = True
+        self.writing_paused = True
 
     def resume_writing(self) -> None:
-        self._writing_paused = False
+        self.writing_paused = False
         _wake(self._writable)
 
     def take(self, max_bytes: int) -> bytes:
@@ -158,7 +158,7 @@ class _Protocol(asyncio.Protocol):
             self._readable = None
 
     async def writable(self) -> None:
-        while self._writing_paused and not self.ended:
+        while self.writing_paused and not self.ended:
             self._writable = asyncio.get_running_loop().create_future()
             try:
                 await self._writable
@@ -198,11 +198,12 @@ class _Stream(httpcore.AsyncNetworkStream):
         if protocol.ended or self._transport.is_closing():
             raise httpcore.WriteError("the connection is closed")
         self._transport.write(buffer)
-        try:
-            async with asyncio.timeout(timeout):
-                await protocol.writable()
-        except TimeoutError as error:
-            raise httpcore.WriteTimeout("timed out while writing") from error
+        if protocol.writing_paused:
+            try:
+                async with asyncio.timeout(timeout):
+                    await protocol.writable()
+            except TimeoutError as error:
+                raise httpcore.WriteTimeout("timed out while writing") from error
         if protocol.error is not None:
             raise httpcore.WriteError(str(protocol.error)) from protocol.error
 
